@@ -1,0 +1,204 @@
+import { randomBytes } from "node:crypto";
+import { constants as fsConstants } from "node:fs";
+import { mkdir, open, readdir, rename, rm, stat } from "node:fs/promises";
+import { homedir } from "node:os";
+import { basename, dirname, join } from "node:path";
+
+/** Bytes accepted by {@link writeFileAtomic}: a whole buffer/string, or chunks produced lazily. */
+export type AtomicFileData = string | Uint8Array | Iterable<Uint8Array> | AsyncIterable<Uint8Array>;
+
+/**
+ * The cache directory of tinker-ts: `$TINKER_TS_CACHE_DIR`, else `$XDG_CACHE_HOME/tinker-ts`, else
+ * `~/.cache/tinker-ts`. Not created here.
+ */
+export function tinkerCacheDir(env: NodeJS.ProcessEnv = process.env): string {
+  const explicit = env.TINKER_TS_CACHE_DIR;
+  if (explicit) return explicit;
+  const xdg = env.XDG_CACHE_HOME;
+  if (xdg) return join(xdg, "tinker-ts");
+  return join(homedir(), ".cache", "tinker-ts");
+}
+
+/** A unique hidden sibling path of `path` (same directory, so a rename onto `path` is atomic). */
+export function tempSiblingPath(path: string, tag = "tmp"): string {
+  return join(
+    dirname(path),
+    `.${basename(path)}.${tag}-${process.pid}-${randomBytes(6).toString("hex")}`,
+  );
+}
+
+/**
+ * Write `data` to `path` so that readers (and a crash at any point) see either the old file or the
+ * complete new one: write a temp sibling, fsync it, rename it over `path`, fsync the directory.
+ * On failure the temp file is removed and the previous content of `path` is untouched.
+ * Parent directories are created.
+ */
+export async function writeFileAtomic(
+  path: string,
+  data: AtomicFileData,
+  opts: { mode?: number } = {},
+): Promise<void> {
+  const dir = dirname(path);
+  await mkdir(dir, { recursive: true });
+  const tmp = tempSiblingPath(path);
+  const handle = await open(tmp, "wx", opts.mode ?? 0o644);
+  let closed = false;
+  try {
+    if (typeof data === "string" || data instanceof Uint8Array) {
+      await handle.writeFile(data);
+    } else {
+      for await (const chunk of data as AsyncIterable<Uint8Array>) {
+        let off = 0;
+        while (off < chunk.byteLength) {
+          const { bytesWritten } = await handle.write(chunk, off, chunk.byteLength - off);
+          off += bytesWritten;
+        }
+      }
+    }
+    await handle.sync();
+    await handle.close();
+    closed = true;
+    await rename(tmp, path);
+  } catch (err) {
+    if (!closed) await handle.close().catch(() => undefined);
+    await rm(tmp, { force: true }).catch(() => undefined);
+    throw err;
+  }
+  await fsyncDir(dir);
+}
+
+/** {@link writeFileAtomic} of `JSON.stringify(value, null, indent)` plus a trailing newline. */
+export async function writeJsonAtomic(
+  path: string,
+  value: unknown,
+  opts: { indent?: number } = {},
+): Promise<void> {
+  await writeFileAtomic(path, `${JSON.stringify(value, null, opts.indent ?? 2)}\n`);
+}
+
+/**
+ * Flush a directory entry table to disk (makes renames/creates inside it durable). Best effort on
+ * platforms that cannot open directories for fsync.
+ */
+export async function fsyncDir(dir: string): Promise<void> {
+  let handle: Awaited<ReturnType<typeof open>> | undefined;
+  try {
+    handle = await open(dir, fsConstants.O_RDONLY);
+    await handle.sync();
+  } catch (err) {
+    // EISDIR/EPERM/EINVAL: this platform does not fsync directories; nothing more we can do.
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code !== "EISDIR" && code !== "EPERM" && code !== "EINVAL" && code !== "EBADF") throw err;
+  } finally {
+    await handle?.close().catch(() => undefined);
+  }
+}
+
+/** fsync every regular file under `dir` (recursively) and every directory, children first. */
+export async function fsyncTree(dir: string): Promise<void> {
+  const entries = await readdir(dir, { withFileTypes: true });
+  for (const entry of entries) {
+    const p = join(dir, entry.name);
+    if (entry.isDirectory()) {
+      await fsyncTree(p);
+    } else if (entry.isFile()) {
+      const h = await open(p, fsConstants.O_RDONLY);
+      try {
+        await h.sync();
+      } finally {
+        await h.close();
+      }
+    }
+  }
+  await fsyncDir(dir);
+}
+
+async function exists(path: string): Promise<boolean> {
+  try {
+    await stat(path);
+    return true;
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === "ENOENT") return false;
+    throw err;
+  }
+}
+
+const BACKUP_TAG = "replaced";
+
+/**
+ * Repair the state a crash inside {@link replaceDirAtomic} can leave: if `finalDir` is missing but
+ * a complete previous version was moved aside, move it back. Stale backups next to an existing
+ * `finalDir` are removed. Returns true when something was restored.
+ */
+export async function recoverAtomicDir(finalDir: string): Promise<boolean> {
+  const parent = dirname(finalDir);
+  const prefix = `.${basename(finalDir)}.${BACKUP_TAG}-`;
+  let names: string[];
+  try {
+    names = await readdir(parent);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === "ENOENT") return false;
+    throw err;
+  }
+  const backups = names.filter((n) => n.startsWith(prefix));
+  if (backups.length === 0) return false;
+  let restored = false;
+  if (!(await exists(finalDir))) {
+    const first = backups.shift();
+    if (first !== undefined) {
+      await rename(join(parent, first), finalDir);
+      await fsyncDir(parent);
+      restored = true;
+    }
+  }
+  for (const b of backups) await rm(join(parent, b), { recursive: true, force: true });
+  return restored;
+}
+
+/**
+ * Move a fully written directory `tmpDir` into place at `finalDir`. Everything inside `tmpDir` is
+ * fsynced first, so after a crash `finalDir` is either absent, the previous version, or the new one,
+ * never half written. `tmpDir` must be on the same filesystem (use {@link tempSiblingPath}).
+ *
+ * When `finalDir` already exists it is moved aside, the new one renamed in, then the old one
+ * deleted; a crash between those two renames is repaired by {@link recoverAtomicDir} (also run
+ * here first).
+ */
+export async function replaceDirAtomic(tmpDir: string, finalDir: string): Promise<void> {
+  await fsyncTree(tmpDir);
+  const parent = dirname(finalDir);
+  await mkdir(parent, { recursive: true });
+  await recoverAtomicDir(finalDir);
+  if (await exists(finalDir)) {
+    const backup = tempSiblingPath(finalDir, BACKUP_TAG);
+    await rename(finalDir, backup);
+    await rename(tmpDir, finalDir);
+    await fsyncDir(parent);
+    await rm(backup, { recursive: true, force: true });
+  } else {
+    await rename(tmpDir, finalDir);
+    await fsyncDir(parent);
+  }
+}
+
+/**
+ * Build a directory atomically: `write` fills a fresh temp sibling of `finalDir`, which then
+ * replaces `finalDir` ({@link replaceDirAtomic}). If `write` throws, the temp dir is removed and
+ * `finalDir` is untouched.
+ */
+export async function writeDirAtomic<T>(
+  finalDir: string,
+  write: (tmpDir: string) => Promise<T>,
+): Promise<T> {
+  await mkdir(dirname(finalDir), { recursive: true });
+  const tmp = tempSiblingPath(finalDir);
+  await mkdir(tmp);
+  try {
+    const result = await write(tmp);
+    await replaceDirAtomic(tmp, finalDir);
+    return result;
+  } catch (err) {
+    await rm(tmp, { recursive: true, force: true }).catch(() => undefined);
+    throw err;
+  }
+}
