@@ -1,0 +1,53 @@
+// Shared SIMD helpers. Compiled twice: with relaxed SIMD (fused multiply-add) and without.
+
+/** a * b + c, fused when the relaxed-SIMD build is compiled. */
+@inline
+export function fma4(a: v128, b: v128, c: v128): v128 {
+  if (ASC_FEATURE_RELAXED_SIMD) return f32x4.relaxed_madd(a, b, c);
+  return f32x4.add(f32x4.mul(a, b), c);
+}
+
+/** Horizontal sum of four float lanes. */
+@inline
+export function hsum4(v: v128): f32 {
+  return (
+    f32x4.extract_lane(v, 0) +
+    f32x4.extract_lane(v, 1) +
+    (f32x4.extract_lane(v, 2) + f32x4.extract_lane(v, 3))
+  );
+}
+
+/** Horizontal max of four float lanes. */
+@inline
+export function hmax4(v: v128): f32 {
+  return max(
+    max(f32x4.extract_lane(v, 0), f32x4.extract_lane(v, 1)),
+    max(f32x4.extract_lane(v, 2), f32x4.extract_lane(v, 3)),
+  );
+}
+
+// exp(x) for four lanes: Cody-Waite range reduction x = n ln2 + r, a degree-6 polynomial for e^r on
+// |r| <= ln2/2 (Cephes coefficients, ~2 ulp), and 2^n built in the exponent bits. Inputs are
+// clamped to [-87.3, 88.7] so 2^n stays a normal float; below the clamp the result is ~1e-38 not 0.
+@inline
+export function exp4(x0: v128): v128 {
+  const x = f32x4.max(f32x4.min(x0, f32x4.splat(88.7)), f32x4.splat(-87.3));
+  const n = f32x4.nearest(f32x4.mul(x, f32x4.splat(1.44269504088896341)));
+  let r = fma4(n, f32x4.splat(-0.693359375), x);
+  r = fma4(n, f32x4.splat(2.12194440e-4), r);
+  let y = f32x4.splat(1.9875691500e-4);
+  y = fma4(y, r, f32x4.splat(1.3981999507e-3));
+  y = fma4(y, r, f32x4.splat(8.3334519073e-3));
+  y = fma4(y, r, f32x4.splat(4.1665795894e-2));
+  y = fma4(y, r, f32x4.splat(1.6666665459e-1));
+  y = fma4(y, r, f32x4.splat(5.0000001201e-1));
+  y = fma4(y, f32x4.mul(r, r), f32x4.add(r, f32x4.splat(1.0)));
+  const e = i32x4.shl(i32x4.add(i32x4.trunc_sat_f32x4_s(n), i32x4.splat(127)), 23);
+  return f32x4.mul(y, e);
+}
+
+/** Scalar exp through the same polynomial (lane 0), so scalar tails match the vector body. */
+@inline
+export function exp1(x: f32): f32 {
+  return f32x4.extract_lane(exp4(f32x4.splat(x)), 0);
+}
