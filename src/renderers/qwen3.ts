@@ -1,0 +1,385 @@
+import { type EncodedTextChunk, encodedText } from "../client/types/model-input.js";
+import { BaseRenderer, type RendererCapabilities } from "./base.js";
+import {
+  getTextContent,
+  getThinkingContent,
+  hasThinkingPart,
+  parseToolArguments,
+  pythonJson,
+  stripChars,
+} from "./content.js";
+import {
+  contentFromBlocks,
+  parseJsonToolCall,
+  parseXmlToolCall,
+  splitQwenBlocks,
+} from "./qwen-blocks.js";
+import { requireTokenId, textBeforeStopToken } from "./stop-token.js";
+import type {
+  Message,
+  ParsedResponse,
+  RenderContext,
+  RenderedMessage,
+  ToolCall,
+  ToolSpec,
+  UnparsedToolCall,
+} from "./types.js";
+
+const EMPTY_THINK = "<think>\n\n</think>\n\n";
+
+function toolJson(tool: ToolSpec): string {
+  return pythonJson({ type: "function", function: tool });
+}
+
+/**
+ * The `<|im_start|>{role}\n…<|im_end|>` framing shared by the Qwen chat formats. Messages are
+ * joined by `\n`, which belongs to the next message's header; consecutive `tool` messages form
+ * one `user` block of `<tool_response>` sections. Message text is encoded with special-token
+ * splitting, so `<|im_start|>` typed by a user is plain text, not a turn marker.
+ */
+abstract class QwenChatRenderer extends BaseRenderer {
+  protected readonly imEnd: number;
+
+  constructor(...args: ConstructorParameters<typeof BaseRenderer>) {
+    super(...args);
+    this.imEnd = requireTokenId(this.tokenizer, "<|im_end|>", "qwen");
+  }
+
+  /** Encode message text: special-token strings in it stay plain text. */
+  protected text(s: string): EncodedTextChunk {
+    return encodedText(
+      this.tokenizer.encode(s, { addSpecialTokens: false, splitSpecialTokens: true }),
+    );
+  }
+
+  protected concat(chunks: readonly EncodedTextChunk[]): EncodedTextChunk {
+    let n = 0;
+    for (const c of chunks) n += c.tokens.length;
+    const out = new Int32Array(n);
+    let at = 0;
+    for (const c of chunks) {
+      out.set(c.tokens, at);
+      at += c.tokens.length;
+    }
+    return { type: "encoded_text", tokens: out };
+  }
+
+  /** Message content as the template sees it (Qwen3.5 strips it). */
+  protected messageText(m: Message): string {
+    return getTextContent(m);
+  }
+
+  /** The assistant body (think block, text, tool calls) without the header and `<|im_end|>`. */
+  protected abstract renderAssistant(
+    m: Message,
+    ctx: RenderContext,
+  ): { headerExtra: string; body: EncodedTextChunk[] };
+
+  protected abstract renderToolCalls(m: Message, ctx: RenderContext, text: string): string;
+
+  renderMessage(message: Message, ctx: RenderContext): RenderedMessage {
+    const nl = ctx.idx > 0 ? "\n" : "";
+    if (message.role === "tool") {
+      const opens = ctx.prevMessage?.role !== "tool";
+      const closes = ctx.nextMessage?.role !== "tool";
+      return {
+        header: this.chunk(opens ? `${nl}<|im_start|>user` : ""),
+        output: [
+          this.concat([
+            this.chunk("\n<tool_response>\n"),
+            this.text(this.messageText(message)),
+            this.chunk(closes ? "\n</tool_response><|im_end|>" : "\n</tool_response>"),
+          ]),
+        ],
+        stopOverlap: undefined,
+      };
+    }
+    if (message.role === "assistant") {
+      const { headerExtra, body } = this.renderAssistant(message, ctx);
+      return {
+        header: this.chunk(`${nl}<|im_start|>assistant\n${headerExtra}`),
+        output: [this.concat([...body, encodedText([this.imEnd])])],
+        stopOverlap: undefined,
+      };
+    }
+    return {
+      header: this.chunk(`${nl}<|im_start|>${message.role}\n`),
+      output: [this.concat([this.text(this.messageText(message)), encodedText([this.imEnd])])],
+      stopOverlap: undefined,
+    };
+  }
+
+  getStopSequences(): number[] {
+    return [this.imEnd];
+  }
+
+  /** Tokens the generation prompt ends with after the assistant header (a think prefill). */
+  protected abstract assistantPrefill(): string;
+
+  protected generationSuffix(role: string, ctx: RenderContext): number[] {
+    const nl = ctx.idx > 0 ? "\n" : "";
+    const prefill = role === "assistant" ? this.assistantPrefill() : "";
+    return this.encodeFraming(`${nl}<|im_start|>${role}\n${prefill}`);
+  }
+
+  protected abstract parseToolCall(body: string): ToolCall | UnparsedToolCall;
+
+  /** Reasoning as parsed, before it becomes a thinking part. */
+  protected cleanReasoning(r: string): string {
+    return r;
+  }
+
+  parseResponse(tokens: ArrayLike<number>): ParsedResponse {
+    const { text, termination } = textBeforeStopToken(tokens, this.tokenizer, this.imEnd);
+    const prefill = this.assistantPrefill();
+    // The sampled tokens start after a `<think>\n` prefill: put it back so the block parses.
+    const decoded =
+      prefill === "<think>\n" &&
+      !text.trimStart().startsWith("<think>") &&
+      text.includes("</think>")
+        ? prefill + text
+        : text;
+    const blocks = splitQwenBlocks(decoded);
+    const reasoning =
+      blocks.reasoning === undefined ? undefined : this.cleanReasoning(blocks.reasoning);
+    const calls = blocks.toolCallBodies.map((b) => this.parseToolCall(b));
+    const toolCalls = calls.filter((c): c is ToolCall => "function" in c);
+    const unparsed = calls.filter((c): c is UnparsedToolCall => !("function" in c));
+    if (blocks.unterminated !== undefined) {
+      unparsed.push({ rawText: blocks.unterminated, error: "unterminated <tool_call> block" });
+    }
+    const message: Message = {
+      role: "assistant",
+      content: contentFromBlocks(reasoning, blocks.text),
+      ...(toolCalls.length > 0 ? { toolCalls } : {}),
+      ...(unparsed.length > 0 ? { unparsedToolCalls: unparsed } : {}),
+    };
+    return { message, termination };
+  }
+}
+
+/** Which of the Qwen3 chat templates a {@link Qwen3Renderer} reproduces. */
+export type Qwen3Variant = "thinking" | "disable_thinking" | "instruct";
+
+/**
+ * Qwen3 (`qwen3`, `qwen3_disable_thinking`) and Qwen3-2507-Instruct (`qwen3_instruct`), token
+ * for token the models' `chat_template` (thinking: `enable_thinking` true / false; instruct: no
+ * think tags). Reasoning is kept only on assistant turns after the last user message, where the
+ * template frames it as `<think>\n{r}\n</think>\n\n` (the final turn always gets the block).
+ * Tool calls are `<tool_call>\n{"name": …, "arguments": …}\n</tool_call>`.
+ */
+export class Qwen3Renderer extends QwenChatRenderer {
+  readonly name: string;
+  readonly variant: Qwen3Variant;
+  readonly capabilities: RendererCapabilities;
+
+  constructor(
+    tokenizer: ConstructorParameters<typeof BaseRenderer>[0],
+    variant: Qwen3Variant = "thinking",
+  ) {
+    super(tokenizer);
+    this.variant = variant;
+    this.name =
+      variant === "thinking"
+        ? "qwen3"
+        : variant === "instruct"
+          ? "qwen3_instruct"
+          : "qwen3_disable_thinking";
+    this.capabilities = {
+      roles: ["system", "user", "assistant", "tool"],
+      thinking: variant !== "instruct",
+      toolCalls: true,
+      images: false,
+    };
+  }
+
+  override get disablesThinking(): boolean {
+    return this.variant === "disable_thinking";
+  }
+
+  override get hasExtensionProperty(): boolean {
+    return this.variant === "instruct";
+  }
+
+  protected assistantPrefill(): string {
+    return this.variant === "disable_thinking" ? EMPTY_THINK : "";
+  }
+
+  /** Split string content with an inline `</think>` the way the template does. */
+  private reasoningAndText(m: Message): { reasoning: string; text: string } {
+    if (typeof m.content === "string") {
+      const c = m.content;
+      if (this.variant !== "instruct" && c.includes("</think>")) {
+        const pieces = c.split("</think>");
+        const before = stripChars(pieces[0]!, "\n", "right").split("<think>");
+        return {
+          reasoning: stripChars(before[before.length - 1]!, "\n", "left"),
+          text: stripChars(pieces[pieces.length - 1]!, "\n", "left"),
+        };
+      }
+      return { reasoning: "", text: c };
+    }
+    return { reasoning: getThinkingContent(m), text: getTextContent(m) };
+  }
+
+  protected renderAssistant(
+    m: Message,
+    ctx: RenderContext,
+  ): { headerExtra: string; body: EncodedTextChunk[] } {
+    const { reasoning, text } = this.reasoningAndText(m);
+    const body: EncodedTextChunk[] = [];
+    let shownText = text;
+    // The template's `loop.index0 > ns.last_query_index` (never true without a user message).
+    const produced =
+      this.variant !== "instruct" && ctx.lastUserIndex >= 0 && ctx.idx > ctx.lastUserIndex;
+    if (produced && (ctx.isLast || reasoning.length > 0)) {
+      body.push(this.chunk("<think>\n"));
+      const r = stripChars(reasoning, "\n");
+      if (r.length > 0) body.push(this.text(r));
+      body.push(this.chunk("\n</think>\n\n"));
+      shownText = stripChars(text, "\n", "left");
+    }
+    if (shownText.length > 0) body.push(this.text(shownText));
+    const calls = this.renderToolCalls(m, ctx, text);
+    if (calls.length > 0) body.push(this.chunk(calls));
+    return { headerExtra: "", body };
+  }
+
+  protected renderToolCalls(m: Message, ctx: RenderContext, text: string): string {
+    const calls = m.toolCalls ?? [];
+    return calls
+      .map((call, k) => {
+        const args = parseToolArguments(call, `messages[${ctx.idx}]`);
+        const sep = k > 0 || text.length > 0 ? "\n" : "";
+        return `${sep}<tool_call>\n{"name": "${call.function.name}", "arguments": ${pythonJson(args)}}\n</tool_call>`;
+      })
+      .join("");
+  }
+
+  protected parseToolCall(body: string): ToolCall | UnparsedToolCall {
+    return parseJsonToolCall(body);
+  }
+
+  override createConversationPrefixWithTools(
+    tools: readonly ToolSpec[],
+    systemPrompt = "",
+  ): Message[] {
+    const lines = tools.map((t) => `\n${toolJson(t)}`).join("");
+    const head = systemPrompt.length > 0 ? `${systemPrompt}\n\n` : "";
+    const content =
+      `${head}# Tools\n\nYou may call one or more functions to assist with the user query.\n\n` +
+      `You are provided with function signatures within <tools></tools> XML tags:\n<tools>${lines}\n</tools>\n\n` +
+      "For each function call, return a json object with function name and arguments within " +
+      '<tool_call></tool_call> XML tags:\n<tool_call>\n{"name": <function-name>, "arguments": <args-json-object>}\n</tool_call>';
+    return [{ role: "system", content }];
+  }
+}
+
+function xmlParamValue(v: unknown): string {
+  if (typeof v === "string") return v;
+  if (v === true) return "True";
+  if (v === false) return "False";
+  if (v === null) return "None";
+  if (typeof v === "object") return pythonJson(v);
+  return String(v);
+}
+
+/**
+ * Qwen3.5 / Qwen3.6 (`qwen3_5`, `qwen3_5_disable_thinking`): the Qwen framing with stripped
+ * content, a `<think>\n` prefill (or a closed empty block when thinking is disabled), an empty
+ * `<think>\n\n</think>\n\n` in the header of every assistant turn after the last user message
+ * that has no reasoning, and XML tool calls
+ * `<tool_call>\n<function=f>\n<parameter=p>\nvalue\n</parameter>\n</function>\n</tool_call>`.
+ */
+export class Qwen35Renderer extends QwenChatRenderer {
+  readonly name: string;
+  readonly capabilities: RendererCapabilities = {
+    roles: ["system", "user", "assistant", "tool"],
+    thinking: true,
+    toolCalls: true,
+    images: false,
+  };
+  readonly #disableThinking: boolean;
+
+  constructor(
+    tokenizer: ConstructorParameters<typeof BaseRenderer>[0],
+    options: { disableThinking?: boolean } = {},
+  ) {
+    super(tokenizer);
+    this.#disableThinking = options.disableThinking ?? false;
+    this.name = this.#disableThinking ? "qwen3_5_disable_thinking" : "qwen3_5";
+  }
+
+  override get disablesThinking(): boolean {
+    return this.#disableThinking;
+  }
+
+  protected assistantPrefill(): string {
+    return this.#disableThinking ? EMPTY_THINK : "<think>\n";
+  }
+
+  protected override messageText(m: Message): string {
+    return getTextContent(m).trim();
+  }
+
+  protected override cleanReasoning(r: string): string {
+    return r.trim();
+  }
+
+  protected renderAssistant(
+    m: Message,
+    ctx: RenderContext,
+  ): { headerExtra: string; body: EncodedTextChunk[] } {
+    const text = this.messageText(m);
+    const reasoning = getThinkingContent(m).trim();
+    const produced = ctx.idx > ctx.lastUserIndex;
+    const body: EncodedTextChunk[] = [];
+    let headerExtra = "";
+    if (produced && hasThinkingPart(m) && reasoning.length > 0) {
+      body.push(this.chunk("<think>\n"), this.text(reasoning), this.chunk("\n</think>\n\n"));
+    } else if (produced) {
+      headerExtra = EMPTY_THINK;
+    }
+    if (text.length > 0) body.push(this.text(text));
+    const calls = this.renderToolCalls(m, ctx, text);
+    if (calls.length > 0) body.push(this.chunk(calls));
+    return { headerExtra, body };
+  }
+
+  protected renderToolCalls(m: Message, ctx: RenderContext, text: string): string {
+    const calls = m.toolCalls ?? [];
+    if (calls.length === 0) return "";
+    const blocks = calls.map((call) => {
+      const args = parseToolArguments(call, `messages[${ctx.idx}]`);
+      const params = Object.entries(args)
+        .map(([k, v]) => `<parameter=${k}>\n${xmlParamValue(v)}\n</parameter>\n`)
+        .join("");
+      return `<tool_call>\n<function=${call.function.name}>\n${params}</function>\n</tool_call>`;
+    });
+    return (text.length > 0 ? "\n\n" : "") + blocks.join("\n");
+  }
+
+  protected parseToolCall(body: string): ToolCall | UnparsedToolCall {
+    return parseXmlToolCall(body);
+  }
+
+  override createConversationPrefixWithTools(
+    tools: readonly ToolSpec[],
+    systemPrompt = "",
+  ): Message[] {
+    const lines = tools.map((t) => `\n${toolJson(t)}`).join("");
+    const block =
+      `# Tools\n\nYou have access to the following functions:\n\n<tools>${lines}\n</tools>\n\n` +
+      "If you choose to call a function ONLY reply in the following format with NO suffix:\n\n" +
+      "<tool_call>\n<function=example_function_name>\n<parameter=example_parameter_1>\nvalue_1\n</parameter>\n" +
+      "<parameter=example_parameter_2>\nThis is the value for the second parameter\nthat can span\nmultiple lines\n" +
+      "</parameter>\n</function>\n</tool_call>\n\n<IMPORTANT>\nReminder:\n" +
+      "- Function calls MUST follow the specified format: an inner <function=...></function> block must be nested within <tool_call></tool_call> XML tags\n" +
+      "- Required parameters MUST be specified\n" +
+      "- You may provide optional reasoning for your function call in natural language BEFORE the function call, but NOT after\n" +
+      "- If there is no function call available, answer the question like normal with your current knowledge and do not tell the user about function calls\n" +
+      "</IMPORTANT>";
+    const sys = systemPrompt.trim();
+    return [{ role: "system", content: sys.length > 0 ? `${block}\n\n${sys}` : block }];
+  }
+}
