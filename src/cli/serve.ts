@@ -1,0 +1,112 @@
+import { join } from "node:path";
+import { parseArgs } from "node:util";
+import { tinkerCacheDir } from "../local/fs/atomic.js";
+import { startLocalServer } from "../local/server/server.js";
+import type { Subcommand } from "./subcommand.js";
+
+/** Presets documented in `--help` (the engine is the authority on what exists). */
+const PRESET_HELP: ReadonlyArray<[string, string]> = [
+  [
+    "tiny-bytes",
+    "byte-level toy transformer (vocab 256), random init; instant, for tests and demos",
+  ],
+  ["tiny-qwen3", "small Qwen3-architecture model with the real Qwen3 tokenizer, random init"],
+];
+
+function help(): string {
+  const presets = PRESET_HELP.map(([n, d]) => `    ${n.padEnd(12)} ${d}`).join("\n");
+  return `Usage: tinker-ts serve [options]
+
+Runs a Tinker-compatible HTTP server on the local CPU engine. Point any Tinker client at it:
+TINKER_BASE_URL=http://127.0.0.1:<port> (tinker-ts, or the Python SDK).
+
+Options:
+  --port <n>           TCP port (default 8000; 0 picks a free port)
+  --host <addr>        Interface to bind (default 127.0.0.1). Binding any other address
+                       requires an API key.
+  --data-dir <dir>     Where checkpoints, optimizer state and run metadata are kept
+                       (default ${join(tinkerCacheDir(), "server")})
+  --model-dir <dir>    Serve a Hugging Face style model folder (config.json, *.safetensors,
+                       tokenizer.json); repeatable
+  --preset <name>      Serve a built-in model preset; repeatable (default tiny-bytes when no
+                       --model-dir is given)
+  --api-key <key>      Require this key in X-API-Key on every request. Prefer the
+                       TINKER_TS_SERVER_API_KEY environment variable (arguments are visible
+                       to other users in the process list)
+  -h, --help           Show this help
+
+Presets:
+${presets}
+
+Checkpoints are saved under the data dir and stay loadable across restarts
+(tinker://<run>/weights/<name>).`;
+}
+
+export const serveCommand: Subcommand = {
+  name: "serve",
+  summary: "Run a local Tinker-compatible server on the CPU engine",
+  async run(argv) {
+    let values: ReturnType<typeof parse>["values"];
+    try {
+      values = parse(argv).values;
+    } catch (err) {
+      process.stderr.write(`tinker-ts serve: ${(err as Error).message}\n\n${help()}\n`);
+      return 2;
+    }
+    if (values.help) {
+      process.stdout.write(`${help()}\n`);
+      return 0;
+    }
+    const port = values.port === undefined ? 8000 : Number(values.port);
+    if (!Number.isInteger(port) || port < 0 || port > 65535) {
+      process.stderr.write(
+        `tinker-ts serve: --port must be an integer in 0..65535, got ${values.port}\n`,
+      );
+      return 2;
+    }
+    const apiKey = values["api-key"] ?? process.env.TINKER_TS_SERVER_API_KEY;
+    const server = await startLocalServer({
+      host: values.host ?? "127.0.0.1",
+      port,
+      ...(values["data-dir"] === undefined ? {} : { dataDir: values["data-dir"] }),
+      ...(apiKey ? { apiKey } : {}),
+      modelDirs: values["model-dir"] ?? [],
+      ...(values.preset === undefined ? {} : { presets: values.preset }),
+      logger: {
+        info: (m: string) => process.stderr.write(`${m}\n`),
+        warn: (m: string) => process.stderr.write(`warning: ${m}\n`),
+        error: (m: string) => process.stderr.write(`error: ${m}\n`),
+      },
+    });
+    process.stdout.write(`tinker-ts server listening on ${server.url}\n`);
+    process.stdout.write(`  export TINKER_BASE_URL=${server.url}\n`);
+    await new Promise<void>((resolve) => {
+      const stop = (): void => {
+        process.off("SIGINT", stop);
+        process.off("SIGTERM", stop);
+        process.stderr.write("tinker-ts serve: shutting down\n");
+        server.close().then(resolve, resolve);
+      };
+      process.on("SIGINT", stop);
+      process.on("SIGTERM", stop);
+    });
+    return 0;
+  },
+};
+
+function parse(argv: readonly string[]) {
+  return parseArgs({
+    args: [...argv],
+    allowPositionals: false,
+    strict: true,
+    options: {
+      port: { type: "string" },
+      host: { type: "string" },
+      "data-dir": { type: "string" },
+      "model-dir": { type: "string", multiple: true },
+      preset: { type: "string", multiple: true },
+      "api-key": { type: "string" },
+      help: { type: "boolean", short: "h" },
+    },
+  });
+}
