@@ -8,14 +8,16 @@
 // same order whatever the thread split, so results are bit-identical across thread counts.
 
 import { fma4, hsum4 } from "./simd";
-import { scratchPtr } from "./scratch";
+import { SCRATCH_BYTES, scratchPtr } from "./scratch";
 
 const KC: i32 = 256;
 const NC: i32 = 512;
 const MC: i32 = 64;
 
-/** Bytes of per-thread scratch the GEMM needs (packed B block + an edge tile). */
-export const GEMM_SCRATCH_BYTES: i32 = KC * NC * 4 + 4096;
+const FEW_ROWS: i32 = 4;
+const FEW_COLS: i32 = 2048;
+// Edge tile (8 floats) after the packed B block, inside the thread's scratch.
+const EDGE_TILE: i32 = KC * NC * 4;
 
 // Packs op(B)[pc..pc+kc, j0..j0+nc) as panels of 8 columns (zero-padded): panel q, row p at
 // dst + (q*kc + p)*32 bytes.
@@ -106,7 +108,7 @@ function storeRow(c: usize, lo: v128, hi: v128, w: i32, alpha: f32, beta: f32): 
     v128.store(c, x0);
     v128.store(c, x1, 16);
   } else {
-    const t = scratchPtr + <usize>(GEMM_SCRATCH_BYTES - 64);
+    const t = scratchPtr + <usize>EDGE_TILE;
     v128.store(t, x0);
     v128.store(t, x1, 16);
     for (let j = 0; j < w; j++) {
@@ -269,34 +271,34 @@ function gemmFewRows(
         store<f32>(o, alpha * total + (beta == 0 ? 0 : beta * load<f32>(o)));
       }
     } else {
-      // C[i, :] = beta*C + alpha * sum_p a[p] * B[p, :]; the sum is built in C itself after scaling.
+      // C[i, :] = beta*C + alpha * sum_p a[p] * B[p, :], built in column blocks of FEW_COLS in scratch.
       const acc = scratchPtr + ((<usize>k) << 2) + 64;
-      for (let j = n0; j < n1; j++) store<f32>(acc + ((<usize>(j - n0)) << 2), 0);
-      const width = n1 - n0;
-      for (let p = 0; p < k; p++) {
-        const av = f32x4.splat(load<f32>(rowBuf + ((<usize>p) << 2)));
-        const brow = b + ((<usize>p * <usize>ldb + <usize>n0) << 2);
-        let j = 0;
-        for (; j + 4 <= width; j += 4) {
-          const o = (<usize>j) << 2;
-          v128.store(acc + o, fma4(av, v128.load(brow + o), v128.load(acc + o)));
+      for (let jb = n0; jb < n1; jb += FEW_COLS) {
+        const width = min(FEW_COLS, n1 - jb);
+        for (let j = 0; j < width; j++) store<f32>(acc + ((<usize>j) << 2), 0);
+        for (let p = 0; p < k; p++) {
+          const av = f32x4.splat(load<f32>(rowBuf + ((<usize>p) << 2)));
+          const brow = b + ((<usize>p * <usize>ldb + <usize>jb) << 2);
+          let j = 0;
+          for (; j + 4 <= width; j += 4) {
+            const o = (<usize>j) << 2;
+            v128.store(acc + o, fma4(av, v128.load(brow + o), v128.load(acc + o)));
+          }
+          const as = f32x4.extract_lane(av, 0);
+          for (; j < width; j++) {
+            const o = (<usize>j) << 2;
+            store<f32>(acc + o, as * load<f32>(brow + o) + load<f32>(acc + o));
+          }
         }
-        const as = f32x4.extract_lane(av, 0);
-        for (; j < width; j++) {
-          const o = (<usize>j) << 2;
-          store<f32>(acc + o, as * load<f32>(brow + o) + load<f32>(acc + o));
+        for (let j = 0; j < width; j++) {
+          const o = crow + ((<usize>(j + jb)) << 2);
+          const v = alpha * load<f32>(acc + ((<usize>j) << 2));
+          store<f32>(o, beta == 0 ? v : v + beta * load<f32>(o));
         }
-      }
-      for (let j = 0; j < width; j++) {
-        const o = crow + ((<usize>(j + n0)) << 2);
-        const v = alpha * load<f32>(acc + ((<usize>j) << 2));
-        store<f32>(o, beta == 0 ? v : v + beta * load<f32>(o));
       }
     }
   }
 }
-
-const FEW_ROWS: i32 = 4;
 
 function gemmRange(
   transA: bool, transB: bool, m: i32, k: i32,
@@ -305,7 +307,7 @@ function gemmRange(
 ): void {
   if (m0 >= m1 || n0 >= n1) return;
   if (k == 0) scaleC(c, ldc, beta, m0, m1, n0, n1);
-  else if (m < FEW_ROWS) gemmFewRows(transA, transB, k, a, lda, b, ldb, c, ldc, alpha, beta, m0, m1, n0, n1);
+  else if (m < FEW_ROWS && (k + FEW_COLS) * 4 + 64 <= SCRATCH_BYTES) gemmFewRows(transA, transB, k, a, lda, b, ldb, c, ldc, alpha, beta, m0, m1, n0, n1);
   else gemmBlock(transA, transB, k, a, lda, b, ldb, c, ldc, alpha, beta, m0, m1, n0, n1);
 }
 

@@ -1,3 +1,7 @@
 // Entry point of the kernel module (AssemblyScript). Built twice by scripts/build-wasm.mjs.
-export { setScratch, heapBase } from "./scratch";
-export { gemm, GEMM_SCRATCH_BYTES } from "./gemm";
+export { setScratch, heapBase, scratchBytes } from "./scratch";
+export { gemm } from "./gemm";
+export {
+  rmsnorm_fwd, rmsnorm_bwd, rope, swiglu_fwd, swiglu_bwd, attention_fwd, attention_bwd,
+  logsoftmax_gather, logsoftmax_bwd, adamw, sumsq,
+} from "./fused";

@@ -1,0 +1,439 @@
+// Fused elementwise and row kernels. Each takes (tid, nthr) and does its share; splits never change
+// the arithmetic of any output element, so results are bit-identical across thread counts.
+
+import { exp1, exp4, fma4, hmax4, hsum4 } from "./simd";
+import { scratchPtr } from "./scratch";
+
+@inline
+function ptr(base: usize, index: i32): usize {
+  return base + ((<usize>index) << 2);
+}
+
+// [lo, hi) share of `count` items for thread tid, in units of `unit`.
+@inline
+function shareLo(count: i32, unit: i32, tid: i32, nthr: i32): i32 {
+  const units = (count + unit - 1) / unit;
+  return min(count, <i32>((<i64>units * tid) / nthr) * unit);
+}
+
+// Sum of x[i]*y[i] over n floats.
+@inline
+function dot(x: usize, y: usize, n: i32): f32 {
+  let s0 = f32x4.splat(0);
+  let s1 = f32x4.splat(0);
+  let i = 0;
+  for (; i + 8 <= n; i += 8) {
+    const o = (<usize>i) << 2;
+    s0 = fma4(v128.load(x + o), v128.load(y + o), s0);
+    s1 = fma4(v128.load(x + o, 16), v128.load(y + o, 16), s1);
+  }
+  let s = hsum4(f32x4.add(s0, s1));
+  for (; i < n; i++) s += load<f32>(ptr(x, i)) * load<f32>(ptr(y, i));
+  return s;
+}
+
+// y[i] += a * x[i] over n floats.
+@inline
+function axpy(a: f32, x: usize, y: usize, n: i32): void {
+  const va = f32x4.splat(a);
+  let i = 0;
+  for (; i + 4 <= n; i += 4) {
+    const o = (<usize>i) << 2;
+    v128.store(y + o, fma4(va, v128.load(x + o), v128.load(y + o)));
+  }
+  for (; i < n; i++) store<f32>(ptr(y, i), a * load<f32>(ptr(x, i)) + load<f32>(ptr(y, i)));
+}
+
+@inline
+function zero(x: usize, n: i32): void {
+  memory.fill(x, 0, (<usize>n) << 2);
+}
+
+// ---------------------------------------------------------------- RMSNorm
+
+export function rmsnorm_fwd(x: usize, w: usize, y: usize, rstd: usize, rows: i32, dim: i32, eps: f32, tid: i32, nthr: i32): void {
+  const r0 = shareLo(rows, 1, tid, nthr);
+  const r1 = shareLo(rows, 1, tid + 1, nthr);
+  for (let r = r0; r < r1; r++) {
+    const xr = ptr(x, r * dim);
+    const yr = ptr(y, r * dim);
+    const ms = <f64>dot(xr, xr, dim) / <f64>dim;
+    const rs = <f32>(1.0 / Math.sqrt(ms + <f64>eps));
+    store<f32>(ptr(rstd, r), rs);
+    const vr = f32x4.splat(rs);
+    let i = 0;
+    for (; i + 4 <= dim; i += 4) {
+      const o = (<usize>i) << 2;
+      v128.store(yr + o, f32x4.mul(f32x4.mul(v128.load(xr + o), vr), v128.load(w + o)));
+    }
+    for (; i < dim; i++) store<f32>(ptr(yr, i), load<f32>(ptr(xr, i)) * rs * load<f32>(ptr(w, i)));
+  }
+}
+
+// dx = rs*w*dy - x * rs^3 * mean(w*dy*x)
+export function rmsnorm_bwd(dy: usize, x: usize, w: usize, rstd: usize, dx: usize, rows: i32, dim: i32, tid: i32, nthr: i32): void {
+  const r0 = shareLo(rows, 1, tid, nthr);
+  const r1 = shareLo(rows, 1, tid + 1, nthr);
+  for (let r = r0; r < r1; r++) {
+    const xr = ptr(x, r * dim);
+    const dyr = ptr(dy, r * dim);
+    const dxr = ptr(dx, r * dim);
+    const rs = load<f32>(ptr(rstd, r));
+    let acc = f32x4.splat(0);
+    let i = 0;
+    for (; i + 4 <= dim; i += 4) {
+      const o = (<usize>i) << 2;
+      acc = fma4(f32x4.mul(v128.load(w + o), v128.load(dyr + o)), v128.load(xr + o), acc);
+    }
+    let s = hsum4(acc);
+    for (; i < dim; i++) s += load<f32>(ptr(w, i)) * load<f32>(ptr(dyr, i)) * load<f32>(ptr(xr, i));
+    const coef = <f32>(<f64>rs * <f64>rs * <f64>rs * (<f64>s / <f64>dim));
+    const vrs = f32x4.splat(rs);
+    const vc = f32x4.splat(-coef);
+    i = 0;
+    for (; i + 4 <= dim; i += 4) {
+      const o = (<usize>i) << 2;
+      const g = f32x4.mul(f32x4.mul(v128.load(w + o), v128.load(dyr + o)), vrs);
+      v128.store(dxr + o, fma4(v128.load(xr + o), vc, g));
+    }
+    for (; i < dim; i++) {
+      store<f32>(ptr(dxr, i), load<f32>(ptr(w, i)) * load<f32>(ptr(dyr, i)) * rs - load<f32>(ptr(xr, i)) * coef);
+    }
+  }
+}
+
+// ---------------------------------------------------------------- RoPE
+
+// In place on x [rows, heads, headDim], pairs (i, i + half); angles in float64.
+export function rope(x: usize, positions: usize, rows: i32, heads: i32, headDim: i32, theta: f64, inverse: i32, tid: i32, nthr: i32): void {
+  const half = headDim >> 1;
+  const invFreq = scratchPtr; // f64[half]
+  const cosB = scratchPtr + ((<usize>half) << 3); // f32[half]
+  const sinB = cosB + ((<usize>half) << 2); // f32[half]
+  for (let i = 0; i < half; i++) {
+    store<f64>(invFreq + ((<usize>i) << 3), Math.pow(theta, -(<f64>(2 * i)) / <f64>headDim));
+  }
+  const sign: f64 = inverse != 0 ? -1.0 : 1.0;
+  const r0 = shareLo(rows, 1, tid, nthr);
+  const r1 = shareLo(rows, 1, tid + 1, nthr);
+  for (let r = r0; r < r1; r++) {
+    const pos = <f64>load<i32>(positions + ((<usize>r) << 2));
+    for (let i = 0; i < half; i++) {
+      const ang = pos * load<f64>(invFreq + ((<usize>i) << 3));
+      store<f32>(ptr(cosB, i), <f32>Math.cos(ang));
+      store<f32>(ptr(sinB, i), <f32>(sign * Math.sin(ang)));
+    }
+    for (let h = 0; h < heads; h++) {
+      const x1 = ptr(x, (r * heads + h) * headDim);
+      const x2 = ptr(x1, half);
+      let i = 0;
+      for (; i + 4 <= half; i += 4) {
+        const o = (<usize>i) << 2;
+        const a = v128.load(x1 + o);
+        const b = v128.load(x2 + o);
+        const c = v128.load(cosB + o);
+        const s = v128.load(sinB + o);
+        v128.store(x1 + o, f32x4.sub(f32x4.mul(a, c), f32x4.mul(b, s)));
+        v128.store(x2 + o, f32x4.add(f32x4.mul(b, c), f32x4.mul(a, s)));
+      }
+      for (; i < half; i++) {
+        const a = load<f32>(ptr(x1, i));
+        const b = load<f32>(ptr(x2, i));
+        const c = load<f32>(ptr(cosB, i));
+        const s = load<f32>(ptr(sinB, i));
+        store<f32>(ptr(x1, i), a * c - b * s);
+        store<f32>(ptr(x2, i), b * c + a * s);
+      }
+    }
+  }
+}
+
+// ---------------------------------------------------------------- SwiGLU
+
+@inline
+function sigmoid4(g: v128): v128 {
+  return f32x4.div(f32x4.splat(1), f32x4.add(f32x4.splat(1), exp4(f32x4.neg(g))));
+}
+
+export function swiglu_fwd(gate: usize, up: usize, out: usize, n: i32, tid: i32, nthr: i32): void {
+  const i0 = shareLo(n, 4, tid, nthr);
+  const i1 = shareLo(n, 4, tid + 1, nthr);
+  let i = i0;
+  for (; i + 4 <= i1; i += 4) {
+    const o = (<usize>i) << 2;
+    const g = v128.load(gate + o);
+    v128.store(out + o, f32x4.mul(f32x4.mul(g, sigmoid4(g)), v128.load(up + o)));
+  }
+  for (; i < i1; i++) {
+    const g = load<f32>(ptr(gate, i));
+    const s: f32 = 1 / (1 + exp1(-g));
+    store<f32>(ptr(out, i), g * s * load<f32>(ptr(up, i)));
+  }
+}
+
+// dUp = dOut * silu(g); dGate = dOut * up * s * (1 + g * (1 - s)), s = sigmoid(g).
+export function swiglu_bwd(dOut: usize, gate: usize, up: usize, dGate: usize, dUp: usize, n: i32, tid: i32, nthr: i32): void {
+  const i0 = shareLo(n, 4, tid, nthr);
+  const i1 = shareLo(n, 4, tid + 1, nthr);
+  const one = f32x4.splat(1);
+  let i = i0;
+  for (; i + 4 <= i1; i += 4) {
+    const o = (<usize>i) << 2;
+    const g = v128.load(gate + o);
+    const d = v128.load(dOut + o);
+    const s = sigmoid4(g);
+    v128.store(dUp + o, f32x4.mul(d, f32x4.mul(g, s)));
+    const ds = f32x4.mul(s, fma4(g, f32x4.sub(one, s), one));
+    v128.store(dGate + o, f32x4.mul(f32x4.mul(d, v128.load(up + o)), ds));
+  }
+  for (; i < i1; i++) {
+    const g = load<f32>(ptr(gate, i));
+    const d = load<f32>(ptr(dOut, i));
+    const s: f32 = 1 / (1 + exp1(-g));
+    store<f32>(ptr(dUp, i), d * (g * s));
+    store<f32>(ptr(dGate, i), d * load<f32>(ptr(up, i)) * (s * (g * (1 - s) + 1)));
+  }
+}
+
+// ---------------------------------------------------------------- attention
+
+// p[j] = exp(s[j] * scale - shift) for j < n, in place.
+function expScaled(s: usize, n: i32, scale: f32, shift: f32): void {
+  const vs = f32x4.splat(scale);
+  const vm = f32x4.splat(shift);
+  let j = 0;
+  for (; j + 4 <= n; j += 4) {
+    const o = (<usize>j) << 2;
+    v128.store(s + o, exp4(f32x4.sub(f32x4.mul(v128.load(s + o), vs), vm)));
+  }
+  for (; j < n; j++) store<f32>(ptr(s, j), exp1(load<f32>(ptr(s, j)) * scale - shift));
+}
+
+// Causal GQA forward. Query rows are dealt round-robin to threads (causal rows grow in cost).
+export function attention_fwd(
+  q: usize, k: usize, v: usize, out: usize, lse: usize,
+  T: i32, kvLen: i32, H: i32, KVH: i32, D: i32, scale: f32, tid: i32, nthr: i32,
+): void {
+  const group = H / KVH;
+  const scores = scratchPtr;
+  const offset = kvLen - T;
+  for (let h = 0; h < H; h++) {
+    const g = h / group;
+    for (let i = tid; i < T; i += nthr) {
+      const qi = ptr(q, (i * H + h) * D);
+      const n = offset + i + 1;
+      let mx: f32 = -Infinity;
+      for (let j = 0; j < n; j++) {
+        const s = dot(qi, ptr(k, (j * KVH + g) * D), D) * scale;
+        store<f32>(ptr(scores, j), s);
+        mx = max(mx, s);
+      }
+      const shift = mx;
+      // Same expression as the backward's recomputation: exp(fl(dot*scale) - shift).
+      expScaled(scores, n, 1, shift);
+      const oi = ptr(out, (i * H + h) * D);
+      zero(oi, D);
+      let sum: f64 = 0;
+      for (let j = 0; j < n; j++) {
+        const p = load<f32>(ptr(scores, j));
+        sum += p;
+        axpy(p, ptr(v, (j * KVH + g) * D), oi, D);
+      }
+      const inv = <f32>(1.0 / sum);
+      const vi = f32x4.splat(inv);
+      let d = 0;
+      for (; d + 4 <= D; d += 4) v128.store(oi + ((<usize>d) << 2), f32x4.mul(v128.load(oi + ((<usize>d) << 2)), vi));
+      for (; d < D; d++) store<f32>(ptr(oi, d), load<f32>(ptr(oi, d)) * inv);
+      store<f32>(ptr(lse, h * T + i), <f32>(<f64>shift + Math.log(sum)));
+    }
+  }
+}
+
+// Causal GQA backward (kvLen == T). Work is split by kv head: dk/dv of a kv head accumulate over
+// all query heads of its group, so each group belongs to one thread.
+export function attention_bwd(
+  q: usize, k: usize, v: usize, out: usize, lse: usize, dOut: usize, dq: usize, dk: usize, dv: usize,
+  T: i32, H: i32, KVH: i32, D: i32, scale: f32, tid: i32, nthr: i32,
+): void {
+  const group = H / KVH;
+  const p = scratchPtr;
+  for (let g = tid; g < KVH; g += nthr) {
+    for (let j = 0; j < T; j++) {
+      zero(ptr(dk, (j * KVH + g) * D), D);
+      zero(ptr(dv, (j * KVH + g) * D), D);
+    }
+    for (let h = g * group; h < (g + 1) * group; h++) {
+      for (let i = 0; i < T; i++) {
+        const row = (i * H + h) * D;
+        const qi = ptr(q, row);
+        const doi = ptr(dOut, row);
+        const dqi = ptr(dq, row);
+        zero(dqi, D);
+        const n = i + 1;
+        for (let j = 0; j < n; j++) store<f32>(ptr(p, j), dot(qi, ptr(k, (j * KVH + g) * D), D));
+        expScaled(p, n, scale, load<f32>(ptr(lse, h * T + i)));
+        const di = dot(doi, ptr(out, row), D);
+        for (let j = 0; j < n; j++) {
+          const kv = (j * KVH + g) * D;
+          const pj = load<f32>(ptr(p, j));
+          const dp = dot(doi, ptr(v, kv), D);
+          const ds = pj * (dp - di) * scale;
+          axpy(ds, ptr(k, kv), dqi, D);
+          axpy(ds, qi, ptr(dk, kv), D);
+          axpy(pj, doi, ptr(dv, kv), D);
+        }
+      }
+    }
+  }
+}
+
+// ---------------------------------------------------------------- log-softmax over a vocabulary
+
+const LSE_BLOCK: i32 = 512;
+
+// logsumexp of one row in one pass over memory: per 512-float block (held in L1) a max and a sum of
+// exp in float32, merged into a float64 running (max, sum).
+function rowLogSumExp(x: usize, V: i32): f64 {
+  let M: f64 = -Infinity;
+  let S: f64 = 0;
+  for (let b0 = 0; b0 < V; b0 += LSE_BLOCK) {
+    const len = min(LSE_BLOCK, V - b0);
+    const xb = ptr(x, b0);
+    let vm = f32x4.splat(-Infinity);
+    let j = 0;
+    for (; j + 4 <= len; j += 4) vm = f32x4.max(vm, v128.load(xb + ((<usize>j) << 2)));
+    let bm = hmax4(vm);
+    for (; j < len; j++) bm = max(bm, load<f32>(ptr(xb, j)));
+    if (bm == -Infinity) continue;
+    const vbm = f32x4.splat(bm);
+    let s0 = f32x4.splat(0);
+    let s1 = f32x4.splat(0);
+    j = 0;
+    for (; j + 8 <= len; j += 8) {
+      const o = (<usize>j) << 2;
+      s0 = f32x4.add(s0, exp4(f32x4.sub(v128.load(xb + o), vbm)));
+      s1 = f32x4.add(s1, exp4(f32x4.sub(v128.load(xb + o, 16), vbm)));
+    }
+    let bs = <f64>hsum4(f32x4.add(s0, s1));
+    for (; j < len; j++) bs += <f64>exp1(load<f32>(ptr(xb, j)) - bm);
+    const fbm = <f64>bm;
+    if (fbm > M) {
+      S = S * Math.exp(M - fbm) + bs;
+      M = fbm;
+    } else {
+      S += bs * Math.exp(fbm - M);
+    }
+  }
+  return M + Math.log(S);
+}
+
+export function logsoftmax_gather(logits: usize, rows: i32, V: i32, targets: usize, K: i32, logprobs: usize, lse: usize, tid: i32, nthr: i32): void {
+  const r0 = shareLo(rows, 1, tid, nthr);
+  const r1 = shareLo(rows, 1, tid + 1, nthr);
+  for (let r = r0; r < r1; r++) {
+    const x = ptr(logits, r * V);
+    const l = rowLogSumExp(x, V);
+    store<f32>(ptr(lse, r), <f32>l);
+    for (let j = 0; j < K; j++) {
+      const t = load<i32>(targets + ((<usize>(r * K + j)) << 2));
+      store<f32>(ptr(logprobs, r * K + j), <f32>(<f64>load<f32>(ptr(x, t)) - l));
+    }
+  }
+}
+
+// logits[r] <- scatter_j(g[r,j] at targets) - (sum_j g[r,j]) * softmax(logits[r]), in place.
+export function logsoftmax_bwd(logits: usize, rows: i32, V: i32, targets: usize, K: i32, g: usize, lse: usize, tid: i32, nthr: i32): void {
+  const r0 = shareLo(rows, 1, tid, nthr);
+  const r1 = shareLo(rows, 1, tid + 1, nthr);
+  for (let r = r0; r < r1; r++) {
+    const x = ptr(logits, r * V);
+    let G: f32 = 0;
+    for (let j = 0; j < K; j++) G += load<f32>(ptr(g, r * K + j));
+    const l = load<f32>(ptr(lse, r));
+    const vl = f32x4.splat(l);
+    const vg = f32x4.splat(-G);
+    let j = 0;
+    for (; j + 4 <= V; j += 4) {
+      const o = (<usize>j) << 2;
+      v128.store(x + o, f32x4.mul(vg, exp4(f32x4.sub(v128.load(x + o), vl))));
+    }
+    for (; j < V; j++) store<f32>(ptr(x, j), -G * exp1(load<f32>(ptr(x, j)) - l));
+    for (let t = 0; t < K; t++) {
+      const idx = load<i32>(targets + ((<usize>(r * K + t)) << 2));
+      store<f32>(ptr(x, idx), load<f32>(ptr(x, idx)) + load<f32>(ptr(g, r * K + t)));
+    }
+  }
+}
+
+// ---------------------------------------------------------------- optimizer and norms
+
+export function adamw(
+  param: usize, grad: usize, m: usize, v: usize, n: i32,
+  lr: f32, b1: f32, b2: f32, eps: f32, wd: f32, bc1: f32, bc2: f32, gs: f32, tid: i32, nthr: i32,
+): void {
+  const i0 = shareLo(n, 4, tid, nthr);
+  const i1 = shareLo(n, 4, tid + 1, nthr);
+  const vb1 = f32x4.splat(b1);
+  const vb2 = f32x4.splat(b2);
+  const v1b1 = f32x4.splat(1 - b1);
+  const v1b2 = f32x4.splat(1 - b2);
+  const vgs = f32x4.splat(gs);
+  const vlr = f32x4.splat(lr);
+  const vlrwd = f32x4.splat(lr * wd);
+  const vbc1 = f32x4.splat(bc1);
+  const vbc2 = f32x4.splat(bc2);
+  const veps = f32x4.splat(eps);
+  let i = i0;
+  for (; i + 4 <= i1; i += 4) {
+    const o = (<usize>i) << 2;
+    const g = f32x4.mul(v128.load(grad + o), vgs);
+    const mm = f32x4.add(f32x4.mul(vb1, v128.load(m + o)), f32x4.mul(v1b1, g));
+    const vv = f32x4.add(f32x4.mul(vb2, v128.load(v + o)), f32x4.mul(v1b2, f32x4.mul(g, g)));
+    v128.store(m + o, mm);
+    v128.store(v + o, vv);
+    const pp = v128.load(param + o);
+    const step = f32x4.div(f32x4.mul(vlr, f32x4.div(mm, vbc1)), f32x4.add(f32x4.sqrt(f32x4.div(vv, vbc2)), veps));
+    v128.store(param + o, f32x4.sub(f32x4.sub(pp, step), f32x4.mul(vlrwd, pp)));
+  }
+  for (; i < i1; i++) {
+    const g = load<f32>(ptr(grad, i)) * gs;
+    const mm = b1 * load<f32>(ptr(m, i)) + (1 - b1) * g;
+    const vv = b2 * load<f32>(ptr(v, i)) + (1 - b2) * (g * g);
+    store<f32>(ptr(m, i), mm);
+    store<f32>(ptr(v, i), vv);
+    const pp = load<f32>(ptr(param, i));
+    const step = (lr * (mm / bc1)) / (Mathf.sqrt(vv / bc2) + eps);
+    store<f32>(ptr(param, i), pp - step - lr * wd * pp);
+  }
+}
+
+/** Elements per partial sum of `sumsq` (fixed, so the total does not depend on thread count). */
+export const SUMSQ_CHUNK: i32 = 16384;
+
+// out[c] (f64) = sum of squares of chunk c; chunks are dealt in contiguous ranges to threads.
+export function sumsq(x: usize, n: i32, out: usize, tid: i32, nthr: i32): void {
+  const chunks = (n + SUMSQ_CHUNK - 1) / SUMSQ_CHUNK;
+  const c0 = <i32>((<i64>chunks * tid) / nthr);
+  const c1 = <i32>((<i64>chunks * (tid + 1)) / nthr);
+  for (let c = c0; c < c1; c++) {
+    const i0 = c * SUMSQ_CHUNK;
+    const i1 = min(n, i0 + SUMSQ_CHUNK);
+    let a0 = f64x2.splat(0);
+    let a1 = f64x2.splat(0);
+    let i = i0;
+    for (; i + 4 <= i1; i += 4) {
+      const xv = v128.load(ptr(x, i));
+      const lo = f64x2.promote_low_f32x4(xv);
+      const hi = f64x2.promote_low_f32x4(v128.shuffle<f32>(xv, xv, 2, 3, 0, 1));
+      a0 = f64x2.add(a0, f64x2.mul(lo, lo));
+      a1 = f64x2.add(a1, f64x2.mul(hi, hi));
+    }
+    const t = f64x2.add(a0, a1);
+    let s = f64x2.extract_lane(t, 0) + f64x2.extract_lane(t, 1);
+    for (; i < i1; i++) {
+      const e = <f64>load<f32>(ptr(x, i));
+      s += e * e;
+    }
+    store<f64>(out + ((<usize>c) << 3), s);
+  }
+}
