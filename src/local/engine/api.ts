@@ -1,6 +1,16 @@
 import type { Datum } from "../../client/types/datum.js";
-import type { ForwardBackwardOutput, OptimStepResponse, SampleResponse } from "../../client/types/outputs.js";
-import type { AdamParams, LoraConfig, LossFnConfig, LossFnType, SamplingParams } from "../../client/types/params.js";
+import type {
+  ForwardBackwardOutput,
+  OptimStepResponse,
+  SampleResponse,
+} from "../../client/types/outputs.js";
+import type {
+  AdamParams,
+  LoraConfig,
+  LossFnConfig,
+  LossFnType,
+  SamplingParams,
+} from "../../client/types/params.js";
 
 /**
  * The local engine as the server (and in-process users) see it. Every method is async because the

@@ -29,21 +29,52 @@ export interface Kernels {
    * y[r] = x[r] * rstd[r] * weight, rstd[r] = 1 / sqrt(mean(x[r]^2) + eps), for `rows` rows of `dim`.
    * Writes `rstd` (length rows) for the backward pass. `y` must not alias `x`.
    */
-  rmsNormForward(x: Float32Array, weight: Float32Array, y: Float32Array, rstd: Float32Array, rows: number, dim: number, eps: number): void;
+  rmsNormForward(
+    x: Float32Array,
+    weight: Float32Array,
+    y: Float32Array,
+    rstd: Float32Array,
+    rows: number,
+    dim: number,
+    eps: number,
+  ): void;
   /** dx = d(rmsnorm)/dx applied to dy (weights are frozen: no weight gradient). Overwrites dx. */
-  rmsNormBackward(dy: Float32Array, x: Float32Array, weight: Float32Array, rstd: Float32Array, dx: Float32Array, rows: number, dim: number): void;
+  rmsNormBackward(
+    dy: Float32Array,
+    x: Float32Array,
+    weight: Float32Array,
+    rstd: Float32Array,
+    dx: Float32Array,
+    rows: number,
+    dim: number,
+  ): void;
 
   /**
    * Rotary embedding in place on `x` laid out [rows, heads, headDim], rotate-half convention
    * (pairs (i, i + headDim/2)), angle = position[r] * theta^(-2i/headDim). `inverse` rotates by the
    * negative angle, which is the backward pass.
    */
-  rope(x: Float32Array, positions: Int32Array, rows: number, heads: number, headDim: number, theta: number, inverse: boolean): void;
+  rope(
+    x: Float32Array,
+    positions: Int32Array,
+    rows: number,
+    heads: number,
+    headDim: number,
+    theta: number,
+    inverse: boolean,
+  ): void;
 
   /** out = silu(gate) * up, elementwise over n. */
   swigluForward(gate: Float32Array, up: Float32Array, out: Float32Array, n: number): void;
   /** dGate, dUp from dOut (overwrites both). */
-  swigluBackward(dOut: Float32Array, gate: Float32Array, up: Float32Array, dGate: Float32Array, dUp: Float32Array, n: number): void;
+  swigluBackward(
+    dOut: Float32Array,
+    gate: Float32Array,
+    up: Float32Array,
+    dGate: Float32Array,
+    dUp: Float32Array,
+    n: number,
+  ): void;
 
   /**
    * Causal self-attention for one sequence of T tokens with grouped-query heads.
@@ -68,12 +99,28 @@ export interface Kernels {
    * For `rows` rows of `vocab` logits: lse[r] = logsumexp(logits[r]) and
    * logprobs[r*K + j] = logits[r, targets[r*K + j]] - lse[r]. `logits` is left unchanged.
    */
-  logSoftmaxGather(logits: Float32Array, rows: number, vocab: number, targets: Int32Array, k: number, logprobs: Float32Array, lse: Float32Array): void;
+  logSoftmaxGather(
+    logits: Float32Array,
+    rows: number,
+    vocab: number,
+    targets: Int32Array,
+    k: number,
+    logprobs: Float32Array,
+    lse: Float32Array,
+  ): void;
   /**
    * Given g[r*K + j] = dLoss/dlogprobs[r*K + j], overwrite `logits` in place with dLoss/dlogits:
    * dlogits[r] = scatter_j(g[r, j] at targets[r, j]) - (sum_j g[r, j]) * softmax(logits[r]).
    */
-  logSoftmaxBackward(logits: Float32Array, rows: number, vocab: number, targets: Int32Array, k: number, g: Float32Array, lse: Float32Array): void;
+  logSoftmaxBackward(
+    logits: Float32Array,
+    rows: number,
+    vocab: number,
+    targets: Int32Array,
+    k: number,
+    g: Float32Array,
+    lse: Float32Array,
+  ): void;
 
   /**
    * One AdamW step over n parameters: m = b1 m + (1-b1) g; v = b2 v + (1-b2) g^2;

@@ -1,0 +1,691 @@
+import { applyRotary } from "../kernels/js.js";
+import type { Kernels } from "../kernels/types.js";
+import type { ModelConfig } from "./config.js";
+import type { LayerModule, LoraAdapter, LoraPair } from "./lora.js";
+import { type BaseWeights, freeBaseWeights, type LayerWeights } from "./weights.js";
+
+/** Per-layer key/value cache of one sequence: [capacity, numKvHeads * headDim] per layer. */
+export interface KvCache {
+  readonly k: Float32Array[];
+  readonly v: Float32Array[];
+  readonly capacity: number;
+}
+
+/**
+ * A run of consecutive rows of the batch that form one causal sequence. With `cache`, its keys and
+ * values are written at `cacheOffset..` and attention also sees the cached prefix.
+ */
+export interface SeqSpan {
+  readonly start: number;
+  readonly len: number;
+  readonly cache?: KvCache;
+  readonly cacheOffset?: number;
+}
+
+/** Activations of one layer kept for the backward pass. */
+interface LayerActs {
+  xIn: Float32Array;
+  rstd1: Float32Array;
+  h1: Float32Array;
+  qRaw: Float32Array | null;
+  rstdQ: Float32Array | null;
+  kRaw: Float32Array | null;
+  rstdK: Float32Array | null;
+  q: Float32Array;
+  k: Float32Array;
+  v: Float32Array;
+  attn: Float32Array;
+  lse: Float32Array;
+  xMid: Float32Array;
+  rstd2: Float32Array;
+  h2: Float32Array;
+  gate: Float32Array;
+  up: Float32Array;
+  act: Float32Array;
+  /** x @ A^T per adapted projection ([rows, rank]). */
+  loraH: Partial<Record<LayerModule, Float32Array>>;
+}
+
+/** What `forward` returns: the final normed hidden states and (when kept) everything backward needs. */
+export interface ForwardState {
+  readonly rows: number;
+  readonly spans: readonly SeqSpan[];
+  readonly positions: Int32Array;
+  /** Residual stream after the last layer [rows, hidden]. */
+  readonly xLast: Float32Array;
+  readonly rstdF: Float32Array;
+  /** Final-normed hidden states [rows, hidden]. */
+  readonly xf: Float32Array;
+  readonly layers: LayerActs[];
+  readonly adapter: LoraAdapter | null;
+  /** Buffers to free when done. */
+  readonly scratch: Scratch;
+}
+
+/** Tracks kernel-heap allocations so a pass can free them all at once. */
+export class Scratch {
+  private readonly bufs: Float32Array[] = [];
+  constructor(private readonly kernels: Kernels) {}
+  alloc(n: number): Float32Array {
+    const b = this.kernels.alloc(Math.max(n, 1));
+    this.bufs.push(b);
+    return b.length === n ? b : b.subarray(0, n);
+  }
+  release(): void {
+    for (const b of this.bufs) this.kernels.free(b);
+    this.bufs.length = 0;
+  }
+}
+
+/** Rows of the vocabulary projection computed at once: bounds the logits block to ~4M floats. */
+export function headBlockRows(vocab: number, rows: number): number {
+  return Math.max(1, Math.min(rows, Math.floor((4 << 20) / vocab)));
+}
+
+/**
+ * A decoder-only transformer (Qwen3 / Llama-3) with frozen base weights and optional LoRA, with a
+ * hand-written backward pass. All heavy math goes through `Kernels`. Row layout: the batch is the
+ * concatenation of sequences (`SeqSpan`s); projections run over all rows at once, attention per span.
+ */
+export class Transformer {
+  readonly config: ModelConfig;
+  readonly kernels: Kernels;
+  readonly weights: BaseWeights;
+  private readonly invFreq: Float64Array | null;
+
+  constructor(kernels: Kernels, config: ModelConfig, weights: BaseWeights) {
+    if (config.numHeads % config.numKvHeads !== 0) {
+      throw new Error(
+        `numHeads ${config.numHeads} must be a multiple of numKvHeads ${config.numKvHeads}`,
+      );
+    }
+    this.kernels = kernels;
+    this.config = config;
+    this.weights = weights;
+    this.invFreq = config.ropeScaling ? ropeInvFreq(config) : null;
+  }
+
+  get qDim(): number {
+    return this.config.numHeads * this.config.headDim;
+  }
+  get kvDim(): number {
+    return this.config.numKvHeads * this.config.headDim;
+  }
+
+  /** A zeroed KV cache for `capacity` positions. */
+  allocCache(capacity: number, scratch: Scratch): KvCache {
+    const n = capacity * this.kvDim;
+    const k: Float32Array[] = [];
+    const v: Float32Array[] = [];
+    for (let l = 0; l < this.config.numLayers; l++) {
+      k.push(scratch.alloc(n));
+      v.push(scratch.alloc(n));
+    }
+    return { k, v, capacity };
+  }
+
+  /**
+   * Run all layers and the final norm over `tokens` (rows). With `keep`, every activation needed by
+   * `backward` is retained in the returned state; otherwise buffers are reused between layers.
+   * The caller must `state.scratch.release()` when done.
+   */
+  forward(
+    tokens: Int32Array,
+    spans: readonly SeqSpan[],
+    adapter: LoraAdapter | null,
+    keep: boolean,
+  ): ForwardState {
+    const K = this.kernels;
+    const c = this.config;
+    const rows = tokens.length;
+    const d = c.hiddenSize;
+    const scratch = new Scratch(K);
+    const positions = new Int32Array(rows);
+    for (const s of spans)
+      for (let i = 0; i < s.len; i++) positions[s.start + i] = (s.cacheOffset ?? 0) + i;
+
+    let x = scratch.alloc(rows * d);
+    const emb = this.weights.embed;
+    for (let r = 0; r < rows; r++) x.set(emb.subarray(tokens[r]! * d, tokens[r]! * d + d), r * d);
+
+    const layers: LayerActs[] = [];
+    let shared: LayerActs | null = null;
+    for (let l = 0; l < c.numLayers; l++) {
+      if (!keep && !shared) shared = this.allocActs(rows, scratch, adapter, l);
+      const acts: LayerActs = shared ?? this.allocActs(rows, scratch, adapter, l);
+      this.layerForward(l, x, rows, spans, positions, adapter, acts, keep);
+      // Kept: acts.xMid is x + attn in its own buffer and the MLP writes a new residual buffer.
+      // Not kept: both blocks accumulate into x in place.
+      if (keep) {
+        layers.push(acts);
+        const next = scratch.alloc(rows * d);
+        next.set(acts.xMid);
+        this.mlpResidual(l, next, rows, adapter, acts);
+        x = next;
+      } else {
+        this.mlpResidual(l, x, rows, adapter, acts);
+      }
+    }
+    const rstdF = scratch.alloc(rows);
+    const xf = scratch.alloc(rows * d);
+    K.rmsNormForward(x, this.weights.finalNorm, xf, rstdF, rows, d, c.rmsNormEps);
+    return { rows, spans, positions, xLast: x, rstdF, xf, layers, adapter, scratch };
+  }
+
+  private allocActs(
+    rows: number,
+    s: Scratch,
+    adapter: LoraAdapter | null,
+    layer: number,
+  ): LayerActs {
+    const c = this.config;
+    const d = c.hiddenSize;
+    const loraH: Partial<Record<LayerModule, Float32Array>> = {};
+    if (adapter) {
+      for (const [m, pair] of Object.entries(adapter.layers[layer] ?? {})) {
+        if (pair) loraH[m as LayerModule] = s.alloc(rows * adapter.lora.rank);
+      }
+    }
+    return {
+      xIn: s.alloc(rows * d),
+      rstd1: s.alloc(rows),
+      h1: s.alloc(rows * d),
+      qRaw: c.qkNorm ? s.alloc(rows * this.qDim) : null,
+      rstdQ: c.qkNorm ? s.alloc(rows * c.numHeads) : null,
+      kRaw: c.qkNorm ? s.alloc(rows * this.kvDim) : null,
+      rstdK: c.qkNorm ? s.alloc(rows * c.numKvHeads) : null,
+      q: s.alloc(rows * this.qDim),
+      k: s.alloc(rows * this.kvDim),
+      v: s.alloc(rows * this.kvDim),
+      attn: s.alloc(rows * this.qDim),
+      lse: s.alloc(rows * c.numHeads),
+      xMid: s.alloc(rows * d),
+      rstd2: s.alloc(rows),
+      h2: s.alloc(rows * d),
+      gate: s.alloc(rows * c.intermediateSize),
+      up: s.alloc(rows * c.intermediateSize),
+      act: s.alloc(rows * c.intermediateSize),
+      loraH,
+    };
+  }
+
+  /** Attention block: acts.xMid = x + attn(x). (x itself is left unchanged.) */
+  private layerForward(
+    l: number,
+    x: Float32Array,
+    rows: number,
+    spans: readonly SeqSpan[],
+    positions: Int32Array,
+    adapter: LoraAdapter | null,
+    a: LayerActs,
+    keep: boolean,
+  ): void {
+    const K = this.kernels;
+    const c = this.config;
+    const w = this.weights.layers[l]!;
+    const lora = adapter?.layers[l];
+    const d = c.hiddenSize;
+    if (keep) a.xIn.set(x);
+    K.rmsNormForward(x, w.inputNorm, a.h1, a.rstd1, rows, d, c.rmsNormEps);
+    const sc = adapter?.scale ?? 0;
+    if (c.qkNorm) {
+      this.linear(a.h1, rows, w.q, d, this.qDim, a.qRaw!, lora?.q_proj, a.loraH.q_proj, sc);
+      this.linear(a.h1, rows, w.k, d, this.kvDim, a.kRaw!, lora?.k_proj, a.loraH.k_proj, sc);
+      K.rmsNormForward(
+        a.qRaw!,
+        w.qNorm!,
+        a.q,
+        a.rstdQ!,
+        rows * c.numHeads,
+        c.headDim,
+        c.rmsNormEps,
+      );
+      K.rmsNormForward(
+        a.kRaw!,
+        w.kNorm!,
+        a.k,
+        a.rstdK!,
+        rows * c.numKvHeads,
+        c.headDim,
+        c.rmsNormEps,
+      );
+    } else {
+      this.linear(a.h1, rows, w.q, d, this.qDim, a.q, lora?.q_proj, a.loraH.q_proj, sc);
+      this.linear(a.h1, rows, w.k, d, this.kvDim, a.k, lora?.k_proj, a.loraH.k_proj, sc);
+    }
+    this.linear(a.h1, rows, w.v, d, this.kvDim, a.v, lora?.v_proj, a.loraH.v_proj, sc);
+    this.rope(a.q, positions, rows, c.numHeads, false);
+    this.rope(a.k, positions, rows, c.numKvHeads, false);
+
+    const qd = this.qDim;
+    const kvd = this.kvDim;
+    for (const s of spans) {
+      const q = a.q.subarray(s.start * qd, (s.start + s.len) * qd);
+      let k = a.k.subarray(s.start * kvd, (s.start + s.len) * kvd);
+      let v = a.v.subarray(s.start * kvd, (s.start + s.len) * kvd);
+      let kvLen = s.len;
+      if (s.cache) {
+        const off = s.cacheOffset ?? 0;
+        kvLen = off + s.len;
+        s.cache.k[l]!.set(k, off * kvd);
+        s.cache.v[l]!.set(v, off * kvd);
+        k = s.cache.k[l]!.subarray(0, kvLen * kvd);
+        v = s.cache.v[l]!.subarray(0, kvLen * kvd);
+      }
+      K.attentionForward({
+        q,
+        k,
+        v,
+        seqLen: s.len,
+        kvLen,
+        nHeads: c.numHeads,
+        nKvHeads: c.numKvHeads,
+        headDim: c.headDim,
+        scale: 1 / Math.sqrt(c.headDim),
+        out: a.attn.subarray(s.start * qd, (s.start + s.len) * qd),
+        lse: a.lse.subarray(s.start * c.numHeads, (s.start + s.len) * c.numHeads),
+      });
+    }
+    if (keep) a.xMid.set(x);
+    else if (a.xMid !== x) a.xMid = x;
+    // xMid += attn @ Wo^T (+ LoRA)
+    this.linear(a.attn, rows, w.o, qd, d, a.xMid, lora?.o_proj, a.loraH.o_proj, sc, true);
+  }
+
+  /** MLP block in place: x += down(silu(gate(h2)) * up(h2)), h2 = norm(x). */
+  private mlpResidual(
+    l: number,
+    x: Float32Array,
+    rows: number,
+    adapter: LoraAdapter | null,
+    a: LayerActs,
+  ): void {
+    const K = this.kernels;
+    const c = this.config;
+    const w = this.weights.layers[l]!;
+    const lora = adapter?.layers[l];
+    const sc = adapter?.scale ?? 0;
+    const d = c.hiddenSize;
+    const ff = c.intermediateSize;
+    K.rmsNormForward(x, w.postNorm, a.h2, a.rstd2, rows, d, c.rmsNormEps);
+    this.linear(a.h2, rows, w.gate, d, ff, a.gate, lora?.gate_proj, a.loraH.gate_proj, sc);
+    this.linear(a.h2, rows, w.up, d, ff, a.up, lora?.up_proj, a.loraH.up_proj, sc);
+    K.swigluForward(a.gate, a.up, a.act, rows * ff);
+    this.linear(a.act, rows, w.down, ff, d, x, lora?.down_proj, a.loraH.down_proj, sc, true);
+  }
+
+  /**
+   * y = x W^T + scale * (x A^T) B^T, or y += ... with `accumulate`. Saves x A^T into `h`.
+   */
+  linear(
+    x: Float32Array,
+    rows: number,
+    W: Float32Array,
+    inDim: number,
+    outDim: number,
+    y: Float32Array,
+    pair: LoraPair | undefined,
+    h: Float32Array | undefined,
+    scale: number,
+    accumulate = false,
+  ): void {
+    const K = this.kernels;
+    K.gemm({
+      transA: false,
+      transB: true,
+      m: rows,
+      n: outDim,
+      k: inDim,
+      a: x,
+      b: W,
+      c: y,
+      beta: accumulate ? 1 : 0,
+    });
+    if (pair && h) {
+      const r = pair.a.length / inDim;
+      K.gemm({ transA: false, transB: true, m: rows, n: r, k: inDim, a: x, b: pair.a, c: h });
+      K.gemm({
+        transA: false,
+        transB: true,
+        m: rows,
+        n: outDim,
+        k: r,
+        a: h,
+        b: pair.b,
+        c: y,
+        alpha: scale,
+        beta: 1,
+      });
+    }
+  }
+
+  /**
+   * Backward of `linear`: dx (+)= dy W + scale (dy B) A; dA += scale (dy B)^T x; dB += scale dy^T h.
+   * `g` is scratch of rows * rank.
+   */
+  linearBackward(
+    dy: Float32Array,
+    rows: number,
+    x: Float32Array,
+    W: Float32Array,
+    inDim: number,
+    outDim: number,
+    dx: Float32Array,
+    accumulate: boolean,
+    pair: LoraPair | undefined,
+    h: Float32Array | undefined,
+    scale: number,
+    g: Float32Array | null,
+  ): void {
+    const K = this.kernels;
+    K.gemm({
+      transA: false,
+      transB: false,
+      m: rows,
+      n: inDim,
+      k: outDim,
+      a: dy,
+      b: W,
+      c: dx,
+      beta: accumulate ? 1 : 0,
+    });
+    if (pair && h && g) {
+      const r = pair.a.length / inDim;
+      const gg = g.subarray(0, rows * r);
+      K.gemm({ transA: false, transB: false, m: rows, n: r, k: outDim, a: dy, b: pair.b, c: gg });
+      K.gemm({
+        transA: true,
+        transB: false,
+        m: outDim,
+        n: r,
+        k: rows,
+        a: dy,
+        b: h,
+        c: pair.dB,
+        alpha: scale,
+        beta: 1,
+      });
+      K.gemm({
+        transA: true,
+        transB: false,
+        m: r,
+        n: inDim,
+        k: rows,
+        a: gg,
+        b: x,
+        c: pair.dA,
+        alpha: scale,
+        beta: 1,
+      });
+      K.gemm({
+        transA: false,
+        transB: false,
+        m: rows,
+        n: inDim,
+        k: r,
+        a: gg,
+        b: pair.a,
+        c: dx,
+        alpha: scale,
+        beta: 1,
+      });
+    }
+  }
+
+  private rope(
+    x: Float32Array,
+    positions: Int32Array,
+    rows: number,
+    heads: number,
+    inverse: boolean,
+  ): void {
+    const c = this.config;
+    if (this.invFreq) applyRotary(x, positions, rows, heads, c.headDim, this.invFreq, inverse);
+    else this.kernels.rope(x, positions, rows, heads, c.headDim, c.ropeTheta, inverse);
+  }
+
+  /**
+   * logits[rows, vocab] for final-normed rows `xf` (a block), through the LoRA on lm_head if any.
+   * `h` (rows * rank) receives xf A^T when the adapter trains the unembedding.
+   */
+  logits(
+    xf: Float32Array,
+    rows: number,
+    adapter: LoraAdapter | null,
+    out: Float32Array,
+    h: Float32Array | undefined,
+  ): void {
+    const c = this.config;
+    this.linear(
+      xf,
+      rows,
+      this.weights.lmHead,
+      c.hiddenSize,
+      c.vocabSize,
+      out,
+      adapter?.lmHead ?? undefined,
+      h,
+      adapter?.scale ?? 0,
+    );
+  }
+
+  /**
+   * Backward through the layers given dLoss/dxf ([rows, hidden]); accumulates LoRA gradients into
+   * `state.adapter`. Requires a state from `forward(..., keep = true)`.
+   */
+  backward(state: ForwardState, dxf: Float32Array): void {
+    const K = this.kernels;
+    const c = this.config;
+    const adapter = state.adapter;
+    const { rows, positions } = state;
+    const d = c.hiddenSize;
+    const ff = c.intermediateSize;
+    const qd = this.qDim;
+    const kvd = this.kvDim;
+    const sc = adapter?.scale ?? 0;
+    const s = new Scratch(K);
+    try {
+      const dx = s.alloc(rows * d);
+      K.rmsNormBackward(dxf, state.xLast, this.weights.finalNorm, state.rstdF, dx, rows, d);
+      const tmpD = s.alloc(rows * d);
+      const dAct = s.alloc(rows * ff);
+      const dGate = s.alloc(rows * ff);
+      const dUp = s.alloc(rows * ff);
+      const dh = s.alloc(rows * d);
+      const dAttn = s.alloc(rows * qd);
+      const dq = s.alloc(rows * qd);
+      const dk = s.alloc(rows * kvd);
+      const dv = s.alloc(rows * kvd);
+      const dqRaw = c.qkNorm ? s.alloc(rows * qd) : null;
+      const dkRaw = c.qkNorm ? s.alloc(rows * kvd) : null;
+      const g = adapter ? s.alloc(rows * adapter.lora.rank) : null;
+      for (let l = c.numLayers - 1; l >= 0; l--) {
+        const a = state.layers[l]!;
+        const w: LayerWeights = this.weights.layers[l]!;
+        const lora = adapter?.layers[l];
+        // MLP: x_out = xMid + down(act); dx flows to xMid unchanged plus through the MLP.
+        this.linearBackward(
+          dx,
+          rows,
+          a.act,
+          w.down,
+          ff,
+          d,
+          dAct,
+          false,
+          lora?.down_proj,
+          a.loraH.down_proj,
+          sc,
+          g,
+        );
+        K.swigluBackward(dAct, a.gate, a.up, dGate, dUp, rows * ff);
+        this.linearBackward(
+          dGate,
+          rows,
+          a.h2,
+          w.gate,
+          d,
+          ff,
+          dh,
+          false,
+          lora?.gate_proj,
+          a.loraH.gate_proj,
+          sc,
+          g,
+        );
+        this.linearBackward(
+          dUp,
+          rows,
+          a.h2,
+          w.up,
+          d,
+          ff,
+          dh,
+          true,
+          lora?.up_proj,
+          a.loraH.up_proj,
+          sc,
+          g,
+        );
+        K.rmsNormBackward(dh, a.xMid, w.postNorm, a.rstd2, tmpD, rows, d);
+        addInto(dx, tmpD, rows * d);
+        // Attention: xMid = xIn + o(attn).
+        this.linearBackward(
+          dx,
+          rows,
+          a.attn,
+          w.o,
+          qd,
+          d,
+          dAttn,
+          false,
+          lora?.o_proj,
+          a.loraH.o_proj,
+          sc,
+          g,
+        );
+        for (const sp of state.spans) {
+          const qs = sp.start * qd;
+          const qe = (sp.start + sp.len) * qd;
+          const ks = sp.start * kvd;
+          const ke = (sp.start + sp.len) * kvd;
+          K.attentionBackward({
+            q: a.q.subarray(qs, qe),
+            k: a.k.subarray(ks, ke),
+            v: a.v.subarray(ks, ke),
+            seqLen: sp.len,
+            nHeads: c.numHeads,
+            nKvHeads: c.numKvHeads,
+            headDim: c.headDim,
+            scale: 1 / Math.sqrt(c.headDim),
+            out: a.attn.subarray(qs, qe),
+            lse: a.lse.subarray(sp.start * c.numHeads, (sp.start + sp.len) * c.numHeads),
+            dOut: dAttn.subarray(qs, qe),
+            dq: dq.subarray(qs, qe),
+            dk: dk.subarray(ks, ke),
+            dv: dv.subarray(ks, ke),
+          });
+        }
+        this.rope(dq, positions, rows, c.numHeads, true);
+        this.rope(dk, positions, rows, c.numKvHeads, true);
+        let dqIn = dq;
+        let dkIn = dk;
+        if (c.qkNorm) {
+          K.rmsNormBackward(dq, a.qRaw!, w.qNorm!, a.rstdQ!, dqRaw!, rows * c.numHeads, c.headDim);
+          K.rmsNormBackward(
+            dk,
+            a.kRaw!,
+            w.kNorm!,
+            a.rstdK!,
+            dkRaw!,
+            rows * c.numKvHeads,
+            c.headDim,
+          );
+          dqIn = dqRaw!;
+          dkIn = dkRaw!;
+        }
+        this.linearBackward(
+          dqIn,
+          rows,
+          a.h1,
+          w.q,
+          d,
+          qd,
+          dh,
+          false,
+          lora?.q_proj,
+          a.loraH.q_proj,
+          sc,
+          g,
+        );
+        this.linearBackward(
+          dkIn,
+          rows,
+          a.h1,
+          w.k,
+          d,
+          kvd,
+          dh,
+          true,
+          lora?.k_proj,
+          a.loraH.k_proj,
+          sc,
+          g,
+        );
+        this.linearBackward(
+          dv,
+          rows,
+          a.h1,
+          w.v,
+          d,
+          kvd,
+          dh,
+          true,
+          lora?.v_proj,
+          a.loraH.v_proj,
+          sc,
+          g,
+        );
+        K.rmsNormBackward(dh, a.xIn, w.inputNorm, a.rstd1, tmpD, rows, d);
+        addInto(dx, tmpD, rows * d);
+      }
+    } finally {
+      s.release();
+    }
+  }
+
+  /** Free the base weights (the model is unusable afterwards). */
+  dispose(): void {
+    freeBaseWeights(this.kernels, this.weights);
+  }
+}
+
+function addInto(dst: Float32Array, src: Float32Array, n: number): void {
+  for (let i = 0; i < n; i++) dst[i] = dst[i]! + src[i]!;
+}
+
+/**
+ * Inverse RoPE frequencies with Llama-3.1 scaling: long wavelengths are divided by `factor`, short
+ * ones kept, and the band between smoothly interpolated (as in HF's `rope_type: "llama3"`).
+ */
+export function ropeInvFreq(config: ModelConfig): Float64Array {
+  const half = config.headDim >> 1;
+  const inv = new Float64Array(half);
+  for (let i = 0; i < half; i++) inv[i] = config.ropeTheta ** ((-2 * i) / config.headDim);
+  const rs = config.ropeScaling;
+  if (!rs) return inv;
+  const lowWavelen = rs.originalMaxPositionEmbeddings / rs.lowFreqFactor;
+  const highWavelen = rs.originalMaxPositionEmbeddings / rs.highFreqFactor;
+  for (let i = 0; i < half; i++) {
+    const f = inv[i]!;
+    const wavelen = (2 * Math.PI) / f;
+    if (wavelen > lowWavelen) inv[i] = f / rs.factor;
+    else if (wavelen >= highWavelen) {
+      const smooth =
+        (rs.originalMaxPositionEmbeddings / wavelen - rs.lowFreqFactor) /
+        (rs.highFreqFactor - rs.lowFreqFactor);
+      inv[i] = (1 - smooth) * (f / rs.factor) + smooth * f;
+    }
+  }
+  return inv;
+}
