@@ -3,7 +3,6 @@ import { BaseRenderer, type RendererCapabilities } from "./base.js";
 import {
   getTextContent,
   getThinkingContent,
-  hasThinkingPart,
   parseToolArguments,
   pythonJson,
   stripChars,
@@ -73,7 +72,7 @@ abstract class QwenChatRenderer extends BaseRenderer {
   protected abstract renderAssistant(
     m: Message,
     ctx: RenderContext,
-  ): { headerExtra: string; body: EncodedTextChunk[] };
+  ): { headerExtra: string; body: string };
 
   protected abstract renderToolCalls(m: Message, ctx: RenderContext, text: string): string;
 
@@ -86,9 +85,8 @@ abstract class QwenChatRenderer extends BaseRenderer {
         header: this.chunk(opens ? `${nl}<|im_start|>user` : ""),
         output: [
           this.concat([
-            this.chunk("\n<tool_response>\n"),
-            this.text(this.messageText(message)),
-            this.chunk(closes ? "\n</tool_response><|im_end|>" : "\n</tool_response>"),
+            this.text(`\n<tool_response>\n${this.messageText(message)}\n</tool_response>`),
+            encodedText(closes ? [this.imEnd] : []),
           ]),
         ],
         stopOverlap: undefined,
@@ -98,7 +96,7 @@ abstract class QwenChatRenderer extends BaseRenderer {
       const { headerExtra, body } = this.renderAssistant(message, ctx);
       return {
         header: this.chunk(`${nl}<|im_start|>assistant\n${headerExtra}`),
-        output: [this.concat([...body, encodedText([this.imEnd])])],
+        output: [this.concat([this.text(body), encodedText([this.imEnd])])],
         stopOverlap: undefined,
       };
     }
@@ -222,27 +220,16 @@ export class Qwen3Renderer extends QwenChatRenderer {
     return { reasoning: getThinkingContent(m), text: getTextContent(m) };
   }
 
-  protected renderAssistant(
-    m: Message,
-    ctx: RenderContext,
-  ): { headerExtra: string; body: EncodedTextChunk[] } {
+  protected renderAssistant(m: Message, ctx: RenderContext): { headerExtra: string; body: string } {
     const { reasoning, text } = this.reasoningAndText(m);
-    const body: EncodedTextChunk[] = [];
-    let shownText = text;
+    let body = text;
     // The template's `loop.index0 > ns.last_query_index` (never true without a user message).
     const produced =
       this.variant !== "instruct" && ctx.lastUserIndex >= 0 && ctx.idx > ctx.lastUserIndex;
     if (produced && (ctx.isLast || reasoning.length > 0)) {
-      body.push(this.chunk("<think>\n"));
-      const r = stripChars(reasoning, "\n");
-      if (r.length > 0) body.push(this.text(r));
-      body.push(this.chunk("\n</think>\n\n"));
-      shownText = stripChars(text, "\n", "left");
+      body = `<think>\n${stripChars(reasoning, "\n")}\n</think>\n\n${stripChars(text, "\n", "left")}`;
     }
-    if (shownText.length > 0) body.push(this.text(shownText));
-    const calls = this.renderToolCalls(m, ctx, text);
-    if (calls.length > 0) body.push(this.chunk(calls));
-    return { headerExtra: "", body };
+    return { headerExtra: "", body: body + this.renderToolCalls(m, ctx, text) };
   }
 
   protected renderToolCalls(m: Message, ctx: RenderContext, text: string): string {
@@ -326,24 +313,15 @@ export class Qwen35Renderer extends QwenChatRenderer {
     return r.trim();
   }
 
-  protected renderAssistant(
-    m: Message,
-    ctx: RenderContext,
-  ): { headerExtra: string; body: EncodedTextChunk[] } {
+  protected renderAssistant(m: Message, ctx: RenderContext): { headerExtra: string; body: string } {
     const text = this.messageText(m);
     const reasoning = getThinkingContent(m).trim();
     const produced = ctx.idx > ctx.lastUserIndex;
-    const body: EncodedTextChunk[] = [];
+    let body = text;
     let headerExtra = "";
-    if (produced && hasThinkingPart(m) && reasoning.length > 0) {
-      body.push(this.chunk("<think>\n"), this.text(reasoning), this.chunk("\n</think>\n\n"));
-    } else if (produced) {
-      headerExtra = EMPTY_THINK;
-    }
-    if (text.length > 0) body.push(this.text(text));
-    const calls = this.renderToolCalls(m, ctx, text);
-    if (calls.length > 0) body.push(this.chunk(calls));
-    return { headerExtra, body };
+    if (produced && reasoning.length > 0) body = `<think>\n${reasoning}\n</think>\n\n${text}`;
+    else if (produced) headerExtra = EMPTY_THINK;
+    return { headerExtra, body: body + this.renderToolCalls(m, ctx, text) };
   }
 
   protected renderToolCalls(m: Message, ctx: RenderContext, text: string): string {
