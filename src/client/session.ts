@@ -17,6 +17,8 @@ import { PROTOCOL_SDK_VERSION } from "./core/version.js";
 import { APIStatusError, TinkerError } from "./errors.js";
 import type { PollContext } from "./future.js";
 import { parseServerFlags, requireString, type ServerFlags } from "./internal/wire-bridge.js";
+import { SampleDispatcher } from "./sample-dispatch.js";
+import { type Tokenizer, TokenizerCache, type TokenizerLoader } from "./tokenizer-hook.js";
 
 /** What `ServiceClient` exposes about the session it runs. */
 export interface SessionInfo {
@@ -40,6 +42,8 @@ export class ClientHolder {
   readonly billing: BillingPause;
   readonly queueLog: RateLimitedLog;
   responseBytes: SoftByteBudget;
+  private tokenizerCache: TokenizerCache<Tokenizer> | undefined;
+  private sampleDispatcher: SampleDispatcher | undefined;
   /** Per-session counters (model_seq_id, sampling_session_seq_id). */
   private trainingCounter = 0;
   private samplingCounter = 0;
@@ -116,6 +120,19 @@ export class ClientHolder {
 
   nextSamplingSessionSeqId(): number {
     return this.samplingCounter++;
+  }
+
+  /** Tokenizers loaded so far (one cache per client). */
+  tokenizers(loader: TokenizerLoader<Tokenizer>): TokenizerCache<Tokenizer> {
+    this.tokenizerCache ??= new TokenizerCache(loader);
+    return this.tokenizerCache;
+  }
+
+  /** Flow control of sample submissions shared by every SamplingClient of this client. */
+  async sampleDispatch(): Promise<SampleDispatcher> {
+    const flags = await this.flags();
+    this.sampleDispatcher ??= new SampleDispatcher(flags.sampleDispatchBytesSemaphoreSize);
+    return this.sampleDispatcher;
   }
 
   /** Shared state of future polling. */

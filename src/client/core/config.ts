@@ -1,4 +1,5 @@
 import { TinkerError, TinkerValidationError } from "../errors.js";
+import type { Tokenizer, TokenizerLoader } from "../tokenizer-hook.js";
 import { type Logger, type LogLevel, parseLogLevel } from "./logger.js";
 import { DEFAULT_TIMINGS, type Timings } from "./timings.js";
 
@@ -39,6 +40,8 @@ export interface ClientOptions {
    * `"auto"` picks JSON only when the server's config sets `proto_write_fwdbwd: false`.
    */
   wireFormat?: "protobuf" | "json" | "auto";
+  /** Loads tokenizers for `getTokenizer()`; see `tokenizer-hook.ts`. */
+  tokenizerLoader?: TokenizerLoader<Tokenizer>;
   /** Timing knobs (intervals, budgets); tests shorten them. */
   timings?: Partial<Timings>;
   /** Environment to read instead of `process.env` (tests). */
@@ -60,6 +63,7 @@ export interface ResolvedConfig {
   defaultHeaders: Record<string, string>;
   wireFormat: "protobuf" | "json" | "auto";
   timings: Timings;
+  tokenizerLoader: TokenizerLoader<Tokenizer> | undefined;
 }
 
 function nonEmpty(v: string | undefined): string | undefined {
@@ -132,5 +136,6 @@ export function resolveConfig(options: ClientOptions = {}): ResolvedConfig {
     defaultHeaders,
     wireFormat: options.wireFormat ?? "protobuf",
     timings: { ...DEFAULT_TIMINGS, ...(options.timings ?? {}) },
+    tokenizerLoader: options.tokenizerLoader,
   };
 }
