@@ -202,3 +202,30 @@ export async function writeDirAtomic<T>(
     throw err;
   }
 }
+
+/**
+ * Install a directory only if none exists at `finalDir` (for caches whose content is
+ * deterministic): `write` fills a temp sibling that is fsynced and renamed into place. If another
+ * process installs it first, ours is discarded. Returns true when this call installed it.
+ */
+export async function writeDirOnce(
+  finalDir: string,
+  write: (tmpDir: string) => Promise<void>,
+): Promise<boolean> {
+  if (await exists(finalDir)) return false;
+  await mkdir(dirname(finalDir), { recursive: true });
+  const tmp = tempSiblingPath(finalDir);
+  await mkdir(tmp);
+  try {
+    await write(tmp);
+    await fsyncTree(tmp);
+    await rename(tmp, finalDir);
+  } catch (err) {
+    await rm(tmp, { recursive: true, force: true }).catch(() => undefined);
+    const code = (err as NodeJS.ErrnoException).code;
+    if ((code === "ENOTEMPTY" || code === "EEXIST") && (await exists(finalDir))) return false;
+    throw err;
+  }
+  await fsyncDir(dirname(finalDir));
+  return true;
+}
