@@ -1,0 +1,284 @@
+import { TinkerValidationError } from "../../../client/errors.js";
+import type { SampledSequence, SampleResponse, StopReason } from "../../../client/types/outputs.js";
+import type { SamplingParams } from "../../../client/types/params.js";
+import type { LoraAdapter } from "../model/lora.js";
+import { randomSeed, SeededRng } from "../model/prng.js";
+import {
+  headBlockRows,
+  type KvCache,
+  Scratch,
+  type SeqSpan,
+  type Transformer,
+} from "../model/transformer.js";
+import { chooseToken, rowLogSumExp, type TokenChoiceParams, topKIndices } from "./choose-token.js";
+
+/** Turns token ids back into text, for stop strings. */
+export type Decode = (ids: readonly number[]) => string;
+
+export interface SampleRequest {
+  prompt: Int32Array;
+  numSamples: number;
+  params: SamplingParams;
+  promptLogprobs: boolean;
+  topkPromptLogprobs: number;
+  maxContextLength: number;
+  /** Needed only when `params.stop` holds strings. */
+  decode?: Decode;
+}
+
+/** Largest `num_samples` per request. */
+export const MAX_NUM_SAMPLES = 256;
+
+interface ResolvedRequest {
+  choice: TokenChoiceParams;
+  maxTokens: number;
+  seed: number;
+  stopIds: Set<number>;
+  stopStrings: string[];
+}
+
+/**
+ * Sample `numSamples` continuations of `prompt` with a KV cache. The prompt is prefilled once and
+ * its cache copied to every sample; decoding then advances all live samples together, one token
+ * per step.
+ *
+ * Semantics (as Tinker):
+ * - `logprobs` of each sampled token are under the *unmodified* model distribution
+ *   (temperature 1, no top-k/top-p), so they equal what a forward pass on the same tokens returns.
+ * - Generation stops at a stop token id, at any of the model's EOS ids, or when the decoded text of
+ *   the generated tokens contains a stop string; the token that completed the stop is included and
+ *   `stopReason` is "stop". Otherwise it stops after `maxTokens` with "length".
+ * - The same `seed` gives the same tokens; sample i uses its own PRNG stream derived from the seed.
+ * - `promptLogprobs[0]` and `topkPromptLogprobs[0]` are null (nothing predicts the first token).
+ */
+export function sample(
+  model: Transformer,
+  adapter: LoraAdapter | null,
+  req: SampleRequest,
+): SampleResponse {
+  const c = model.config;
+  const V = c.vocabSize;
+  const r = resolve(req, V, c.eosTokenIds);
+  const T = req.prompt.length;
+  const s = new Scratch(model.kernels);
+  try {
+    const capacity = T + r.maxTokens;
+    const prefix = model.allocCache(capacity, s);
+    const pre = model.forward(
+      req.prompt,
+      [{ start: 0, len: T, cache: prefix, cacheOffset: 0 }],
+      adapter,
+      false,
+    );
+    const rank = adapter?.lora.rank ?? 0;
+    const blockRows = headBlockRows(V, Math.max(T, req.numSamples));
+    const logits = s.alloc(blockRows * V);
+    const hLm = adapter?.lmHead ? s.alloc(blockRows * rank) : undefined;
+    const d = c.hiddenSize;
+    const out: SampleResponse = { sequences: [], promptCacheHitTokens: 0 };
+    try {
+      const wantPrompt = req.promptLogprobs || req.topkPromptLogprobs > 0;
+      const promptLp: Array<number | null> = [null];
+      const promptTopk: Array<Array<[number, number]> | null> = [null];
+      // Rows 0..T-2 predict prompt tokens 1..T-1; row T-1 predicts the first sampled token.
+      const firstRows = wantPrompt ? 0 : T - 1;
+      let lastRow: Float32Array | null = null;
+      for (let r0 = firstRows; r0 < T; r0 += blockRows) {
+        const nb = Math.min(blockRows, T - r0);
+        model.logits(
+          pre.xf.subarray(r0 * d, (r0 + nb) * d),
+          nb,
+          adapter,
+          logits.subarray(0, nb * V),
+          hLm,
+        );
+        for (let j = 0; j < nb; j++) {
+          const row = logits.subarray(j * V, (j + 1) * V);
+          const pos = r0 + j;
+          if (pos === T - 1) {
+            lastRow = row.slice();
+            continue;
+          }
+          const lse = rowLogSumExp(row);
+          if (req.promptLogprobs) promptLp.push(row[req.prompt[pos + 1]!]! - lse);
+          if (req.topkPromptLogprobs > 0) {
+            const top = Array.from(topKIndices(row, req.topkPromptLogprobs))
+              .map((t): [number, number] => [t, row[t]! - lse])
+              .sort((a, b) => b[1] - a[1] || a[0] - b[0]);
+            promptTopk.push(top);
+          }
+        }
+      }
+      if (req.promptLogprobs) out.promptLogprobs = promptLp;
+      if (req.topkPromptLogprobs > 0) out.topkPromptLogprobs = promptTopk;
+      out.sequences = decodeAll(model, adapter, req, r, prefix, lastRow!, s);
+    } finally {
+      pre.scratch.release();
+    }
+    return out;
+  } finally {
+    s.release();
+  }
+}
+
+function decodeAll(
+  model: Transformer,
+  adapter: LoraAdapter | null,
+  req: SampleRequest,
+  r: ResolvedRequest,
+  prefix: KvCache,
+  firstRow: Float32Array,
+  s: Scratch,
+): SampledSequence[] {
+  const c = model.config;
+  const V = c.vocabSize;
+  const d = c.hiddenSize;
+  const T = req.prompt.length;
+  const n = req.numSamples;
+  const seqs = Array.from({ length: n }, () => ({
+    tokens: [] as number[],
+    logprobs: [] as number[],
+    stop: null as StopReason | null,
+  }));
+  const rngs = Array.from({ length: n }, (_, i) => new SeededRng(r.seed, i));
+  if (r.maxTokens === 0)
+    return seqs.map((q) => ({ stopReason: "length", tokens: q.tokens, logprobs: q.logprobs }));
+  const caches: KvCache[] = [];
+  const prefLen = T * model.kvDim;
+  for (let i = 0; i < n; i++) {
+    const cache = i === n - 1 ? prefix : model.allocCache(prefix.capacity, s);
+    if (cache !== prefix) {
+      for (let l = 0; l < c.numLayers; l++) {
+        cache.k[l]!.set(prefix.k[l]!.subarray(0, prefLen));
+        cache.v[l]!.set(prefix.v[l]!.subarray(0, prefLen));
+      }
+    }
+    caches.push(cache);
+  }
+  const maxStop = r.stopStrings.reduce((m, x) => Math.max(m, x.length), 0);
+  const accept = (i: number, row: Float32Array): void => {
+    const q = seqs[i]!;
+    const tok = chooseToken(row, r.choice, rngs[i]!);
+    q.tokens.push(tok);
+    q.logprobs.push(row[tok]! - rowLogSumExp(row));
+    if (r.stopIds.has(tok)) q.stop = "stop";
+    else if (maxStop > 0 && req.decode) {
+      const window = q.tokens.slice(-Math.min(q.tokens.length, 4 * maxStop + 8));
+      const text = req.decode(window);
+      if (r.stopStrings.some((x) => text.includes(x))) q.stop = "stop";
+    }
+    if (!q.stop && q.tokens.length >= r.maxTokens) q.stop = "length";
+  };
+  for (let i = 0; i < n; i++) accept(i, firstRow);
+
+  const blockRows = headBlockRows(V, n);
+  const logits = s.alloc(blockRows * V);
+  const hLm = adapter?.lmHead ? s.alloc(blockRows * adapter.lora.rank) : undefined;
+  for (;;) {
+    const live = seqs.flatMap((q, i) => (q.stop ? [] : [i]));
+    if (live.length === 0) break;
+    const tokens = Int32Array.from(live, (i) => seqs[i]!.tokens.at(-1)!);
+    const spans: SeqSpan[] = live.map((i, j) => ({
+      start: j,
+      len: 1,
+      cache: caches[i]!,
+      cacheOffset: T + seqs[i]!.tokens.length - 1,
+    }));
+    const st = model.forward(tokens, spans, adapter, false);
+    try {
+      for (let r0 = 0; r0 < live.length; r0 += blockRows) {
+        const nb = Math.min(blockRows, live.length - r0);
+        model.logits(
+          st.xf.subarray(r0 * d, (r0 + nb) * d),
+          nb,
+          adapter,
+          logits.subarray(0, nb * V),
+          hLm,
+        );
+        for (let j = 0; j < nb; j++) accept(live[r0 + j]!, logits.subarray(j * V, (j + 1) * V));
+      }
+    } finally {
+      st.scratch.release();
+    }
+  }
+  return seqs.map((q) => ({
+    stopReason: q.stop ?? "length",
+    tokens: q.tokens,
+    logprobs: q.logprobs,
+  }));
+}
+
+function resolve(req: SampleRequest, vocab: number, eos: readonly number[]): ResolvedRequest {
+  const bad = (field: string, msg: string): never => {
+    throw new TinkerValidationError(msg, field);
+  };
+  const T = req.prompt.length;
+  if (T === 0) bad("prompt", "prompt is empty: pass at least one token");
+  for (let i = 0; i < T; i++) {
+    const t = req.prompt[i]!;
+    if (!(t >= 0 && t < vocab))
+      bad(
+        "prompt",
+        `prompt[${i}] = ${t} is not a token id of this model (vocabulary size ${vocab})`,
+      );
+  }
+  if (!Number.isInteger(req.numSamples) || req.numSamples < 1 || req.numSamples > MAX_NUM_SAMPLES) {
+    bad(
+      "num_samples",
+      `num_samples must be an integer in [1, ${MAX_NUM_SAMPLES}], got ${req.numSamples}`,
+    );
+  }
+  const p = req.params;
+  const room = req.maxContextLength - T;
+  if (room < 0) {
+    bad(
+      "prompt",
+      `prompt has ${T} tokens, more than the model's context length ${req.maxContextLength}; shorten it`,
+    );
+  }
+  const maxTokens = p.maxTokens ?? room;
+  if (!Number.isInteger(maxTokens) || maxTokens < 0)
+    bad("max_tokens", `max_tokens must be an integer >= 0, got ${p.maxTokens}`);
+  if (maxTokens > room) {
+    bad(
+      "max_tokens",
+      `prompt (${T} tokens) + max_tokens (${maxTokens}) exceeds the model's context length ${req.maxContextLength}; lower max_tokens to at most ${room}`,
+    );
+  }
+  const temperature = p.temperature ?? 1;
+  if (!Number.isFinite(temperature) || temperature < 0)
+    bad("temperature", `temperature must be a finite number >= 0, got ${temperature}`);
+  const topK = p.topK ?? -1;
+  if (!Number.isInteger(topK) || topK < -1)
+    bad("top_k", `top_k must be -1 (no limit) or a positive integer, got ${topK}`);
+  const topP = p.topP ?? 1;
+  if (!(topP > 0 && topP <= 1)) bad("top_p", `top_p must be in (0, 1], got ${topP}`);
+  const k = req.topkPromptLogprobs;
+  if (!Number.isInteger(k) || k < 0 || k > vocab)
+    bad(
+      "topk_prompt_logprobs",
+      `topk_prompt_logprobs must be an integer in [0, ${vocab}], got ${k}`,
+    );
+  const stopIds = new Set<number>(eos);
+  const stopStrings: string[] = [];
+  const stop = p.stop === undefined ? [] : typeof p.stop === "string" ? [p.stop] : [...p.stop];
+  for (const x of stop) {
+    if (typeof x === "number") {
+      if (!Number.isInteger(x) || x < 0 || x >= vocab)
+        bad("stop", `stop token ${x} is not a token id of this model (vocabulary size ${vocab})`);
+      stopIds.add(x);
+    } else if (typeof x === "string") {
+      if (x.length === 0) bad("stop", "stop strings must not be empty");
+      stopStrings.push(x);
+    } else bad("stop", "stop must be a string, a list of strings or a list of token ids");
+  }
+  if (stopStrings.length > 0 && !req.decode) {
+    bad(
+      "stop",
+      "stop strings need the base model's tokenizer, which this model does not have; pass stop token ids instead",
+    );
+  }
+  const seed = p.seed ?? randomSeed();
+  if (!Number.isFinite(seed)) bad("seed", `seed must be an integer, got ${seed}`);
+  return { choice: { temperature, topK, topP }, maxTokens, seed, stopIds, stopStrings };
+}

@@ -1,0 +1,173 @@
+import { describe, expect, it } from "vitest";
+import { TinkerValidationError } from "../../src/client/errors.js";
+import { makeDatum } from "../../src/client/types/datum.js";
+import type { SamplingParams } from "../../src/client/types/params.js";
+import type { LoraAdapter } from "../../src/local/engine/model/lora.js";
+import { Scratch, type Transformer } from "../../src/local/engine/model/transformer.js";
+import { argmax } from "../../src/local/engine/sampling/choose-token.js";
+import { type SampleRequest, sample } from "../../src/local/engine/sampling/sampler.js";
+import { forwardBackward } from "../../src/local/engine/train/forward-backward.js";
+import { engineData, makeAdapter, makeModel, TINY_LLAMA, TINY_QWEN3 } from "./fixtures.js";
+
+const PROMPT = Int32Array.from([3, 14, 15, 9, 2, 6]);
+
+function req(params: SamplingParams, extra: Partial<SampleRequest> = {}): SampleRequest {
+  return {
+    prompt: PROMPT,
+    numSamples: 1,
+    params,
+    promptLogprobs: false,
+    topkPromptLogprobs: 0,
+    maxContextLength: 64,
+    ...extra,
+  };
+}
+
+/** Logprobs of `seq[1..]` from a plain forward pass. */
+function forwardLogprobs(
+  model: Transformer,
+  adapter: LoraAdapter | null,
+  seq: number[],
+): Float32Array {
+  const data = engineData([
+    makeDatum(seq.slice(0, -1), {
+      target_tokens: seq.slice(1),
+      weights: seq.slice(1).map(() => 1),
+    }),
+  ]);
+  return forwardBackward(model, adapter, data, "cross_entropy", undefined, true, 1024)
+    .lossFnOutputs[0]!.logprobs!.data as Float32Array;
+}
+
+/** Logits rows of a full forward pass. */
+function allLogits(model: Transformer, adapter: LoraAdapter | null, seq: number[]): Float32Array[] {
+  const st = model.forward(Int32Array.from(seq), [{ start: 0, len: seq.length }], adapter, false);
+  const V = model.config.vocabSize;
+  const out = new Float32Array(seq.length * V);
+  const s = new Scratch(model.kernels);
+  const h = adapter?.lmHead ? s.alloc(seq.length * adapter.lora.rank) : undefined;
+  model.logits(st.xf, seq.length, adapter, out, h);
+  st.scratch.release();
+  s.release();
+  return Array.from({ length: seq.length }, (_, i) => out.subarray(i * V, (i + 1) * V));
+}
+
+describe.each([
+  ["qwen3", TINY_QWEN3],
+  ["llama", TINY_LLAMA],
+])("sampling (%s)", (_n, config) => {
+  const model = makeModel(config, 4, 0.15);
+  const adapter = makeAdapter(model);
+
+  it("sampled-token logprobs equal a forward pass on the same tokens (to 1e-4), for every sample", () => {
+    const res = sample(
+      model,
+      adapter,
+      req({ maxTokens: 10, seed: 42, temperature: 1.3, topK: 10, topP: 0.95 }, { numSamples: 3 }),
+    );
+    expect(res.sequences).toHaveLength(3);
+    for (const s of res.sequences) {
+      expect(s.tokens.length).toBeGreaterThan(0);
+      const lp = forwardLogprobs(model, adapter, [...PROMPT, ...s.tokens]);
+      const tail = Array.from(lp.subarray(PROMPT.length - 1));
+      expect(s.logprobs).toHaveLength(s.tokens.length);
+      for (let i = 0; i < s.tokens.length; i++)
+        expect(Math.abs(s.logprobs![i]! - tail[i]!)).toBeLessThan(1e-4);
+    }
+  });
+
+  it("temperature 0 is greedy argmax (and top_k 1 is the same)", () => {
+    const res = sample(model, adapter, req({ maxTokens: 8, temperature: 0 }));
+    const toks = res.sequences[0]!.tokens;
+    const rows = allLogits(model, adapter, [...PROMPT, ...toks]);
+    for (let i = 0; i < toks.length; i++)
+      expect(toks[i]).toBe(argmax(rows[PROMPT.length - 1 + i]!));
+    const k1 = sample(model, adapter, req({ maxTokens: 8, temperature: 1, topK: 1, seed: 5 }));
+    expect(k1.sequences[0]!.tokens).toEqual(toks);
+  });
+
+  it("same seed -> same tokens; other seeds and other samples differ", () => {
+    const p = { maxTokens: 12, seed: 1234, temperature: 1.5 };
+    const a = sample(model, adapter, req(p, { numSamples: 4 }));
+    const b = sample(model, adapter, req(p, { numSamples: 4 }));
+    expect(b.sequences.map((s) => s.tokens)).toEqual(a.sequences.map((s) => s.tokens));
+    const c = sample(model, adapter, req({ ...p, seed: 99 }, { numSamples: 4 }));
+    expect(c.sequences.map((s) => s.tokens)).not.toEqual(a.sequences.map((s) => s.tokens));
+    const distinct = new Set(a.sequences.map((s) => s.tokens.join(",")));
+    expect(distinct.size).toBeGreaterThan(1);
+  });
+
+  it("prompt logprobs match the forward pass; top-k prompt logprobs are sorted and start with the max", () => {
+    const res = sample(
+      model,
+      adapter,
+      req({ maxTokens: 1, seed: 1 }, { promptLogprobs: true, topkPromptLogprobs: 3 }),
+    );
+    const lp = forwardLogprobs(model, adapter, Array.from(PROMPT));
+    expect(res.promptLogprobs).toHaveLength(PROMPT.length);
+    expect(res.promptLogprobs![0]).toBeNull();
+    for (let i = 1; i < PROMPT.length; i++)
+      expect(res.promptLogprobs![i]).toBeCloseTo(lp[i - 1]!, 5);
+    const rows = allLogits(model, adapter, Array.from(PROMPT));
+    expect(res.topkPromptLogprobs![0]).toBeNull();
+    for (let i = 1; i < PROMPT.length; i++) {
+      const top = res.topkPromptLogprobs![i]!;
+      expect(top).toHaveLength(3);
+      expect(top[0]![0]).toBe(argmax(rows[i - 1]!));
+      expect(top[0]![1]).toBeGreaterThanOrEqual(top[1]![1]);
+      expect(top[1]![1]).toBeGreaterThanOrEqual(top[2]![1]);
+    }
+  });
+
+  it("stops at stop token ids and stop strings (including the stopping token), else at max_tokens", () => {
+    const greedy = sample(model, adapter, req({ maxTokens: 8, temperature: 0 })).sequences[0]!;
+    const eos = new Set(config.eosTokenIds);
+    expect(greedy.tokens.some((t) => eos.has(t))).toBe(false); // true for these seeds
+    expect(greedy.stopReason).toBe("length");
+    expect(greedy.tokens).toHaveLength(8);
+    const stopTok = greedy.tokens[3]!;
+    const first = greedy.tokens.indexOf(stopTok);
+    const byId = sample(model, adapter, req({ maxTokens: 8, temperature: 0, stop: [stopTok] }))
+      .sequences[0]!;
+    expect(byId.stopReason).toBe("stop");
+    expect(byId.tokens).toEqual(greedy.tokens.slice(0, first + 1));
+    const decode = (ids: readonly number[]) => ids.map((t) => String.fromCharCode(65 + t)).join("");
+    const stopStr = decode(greedy.tokens.slice(4, 6));
+    const byStr = sample(
+      model,
+      adapter,
+      req({ maxTokens: 8, temperature: 0, stop: ["zz", stopStr] }, { decode }),
+    ).sequences[0]!;
+    expect(byStr.stopReason).toBe("stop");
+    const at = decode(greedy.tokens).indexOf(stopStr);
+    expect(byStr.tokens).toEqual(greedy.tokens.slice(0, at + 2));
+  });
+});
+
+describe("sampling validation", () => {
+  const model = makeModel(TINY_QWEN3, 4, 0.15);
+  const cases: Array<[string, SampleRequest, string]> = [
+    [
+      "token id out of range",
+      req({ maxTokens: 2 }, { prompt: Int32Array.from([1, 99]) }),
+      "prompt",
+    ],
+    ["too long for the context", req({ maxTokens: 60 }), "max_tokens"],
+    ["negative temperature", req({ maxTokens: 2, temperature: -1 }), "temperature"],
+    ["top_p 0", req({ maxTokens: 2, topP: 0 }), "top_p"],
+    ["stop strings without a tokenizer", req({ maxTokens: 2, stop: ["x"] }), "stop"],
+    ["zero samples", req({ maxTokens: 2 }, { numSamples: 0 }), "num_samples"],
+  ];
+  for (const [name, r, field] of cases) {
+    it(name, () => {
+      let err: unknown;
+      try {
+        sample(model, null, r);
+      } catch (e) {
+        err = e;
+      }
+      expect(err).toBeInstanceOf(TinkerValidationError);
+      expect((err as TinkerValidationError).field).toBe(field);
+    });
+  }
+});
