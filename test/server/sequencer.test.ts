@@ -77,7 +77,7 @@ describe("ModelSequencer", () => {
     } catch (e) {
       expect(e).toBeInstanceOf(HttpError);
       expect((e as HttpError).status).toBe(400);
-      expect((e as HttpError).message).toMatch(/out of order.*next seq_id \(2\)/);
+      expect((e as HttpError).message).toMatch(/out of order.*next expected seq_id is 2/);
     }
     expect(() => seq.submit(10_000_000, "fb", job(0))).toThrow(/too far ahead/);
     expect(() => seq.submit(-1, "fb", job(0))).toThrow(/non-negative/);

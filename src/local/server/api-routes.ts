@@ -25,6 +25,7 @@ import {
   sendBytes,
   sendJson,
 } from "./http-io.js";
+import type { ForwardBackwardInput } from "./requests.js";
 import type { RouteContext, Router } from "./router.js";
 import type { TinkerService } from "./service.js";
 
@@ -242,7 +243,7 @@ async function readForwardBackward(
   ctx: RouteContext,
   opts: ApiRouteOptions,
   legacyForward: boolean,
-): ReturnType<typeof parseForwardBackwardJson> {
+): Promise<ForwardBackwardInput> {
   const body = await readBody(ctx.req, opts.maxBodyBytes);
   const encoding = (ctx.req.headers["content-encoding"] ?? "identity").toLowerCase().trim();
   if (mediaType(ctx.req) === "application/x-protobuf") {

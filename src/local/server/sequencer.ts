@@ -74,13 +74,13 @@ export class ModelSequencer {
       if (prior.kind === kind) return prior.requestId;
       throw new HttpError(
         400,
-        `seq_id ${seqId} of ${this.label} was already used by a ${prior.kind} request; each request needs a new seq_id (next expected: ${this.nextExpectedFree()})`,
+        `seq_id ${seqId} of ${this.label} was already used by a ${prior.kind} request; each request needs a new seq_id; the next expected seq_id is ${this.nextExpectedFree()}`,
       );
     }
     if (seqId < this.nextSeq) {
       throw new HttpError(
         400,
-        `seq_id ${seqId} of ${this.label} is out of order: the model already executed up to seq_id ${this.nextSeq - 1}; send the next seq_id (${this.nextExpectedFree()})`,
+        `seq_id ${seqId} of ${this.label} is out of order: the model already executed up to seq_id ${this.nextSeq - 1}; the next expected seq_id is ${this.nextExpectedFree()}`,
       );
     }
     if (seqId > this.nextSeq + this.maxAhead) {
