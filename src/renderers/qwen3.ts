@@ -127,6 +127,11 @@ abstract class QwenChatRenderer extends BaseRenderer {
     return r;
   }
 
+  /** Text as parsed (Qwen3.5 strips it, as it strips content when rendering). */
+  protected cleanText(t: string): string {
+    return t;
+  }
+
   parseResponse(tokens: ArrayLike<number>): ParsedResponse {
     const { text, termination } = textBeforeStopToken(tokens, this.tokenizer, this.imEnd);
     const prefill = this.assistantPrefill();
@@ -148,7 +153,7 @@ abstract class QwenChatRenderer extends BaseRenderer {
     }
     const message: Message = {
       role: "assistant",
-      content: contentFromBlocks(reasoning, blocks.text),
+      content: contentFromBlocks(reasoning, this.cleanText(blocks.text)),
       ...(toolCalls.length > 0 ? { toolCalls } : {}),
       ...(unparsed.length > 0 ? { unparsedToolCalls: unparsed } : {}),
     };
@@ -311,6 +316,10 @@ export class Qwen35Renderer extends QwenChatRenderer {
 
   protected override cleanReasoning(r: string): string {
     return r.trim();
+  }
+
+  protected override cleanText(t: string): string {
+    return t.trim();
   }
 
   protected renderAssistant(m: Message, ctx: RenderContext): { headerExtra: string; body: string } {
