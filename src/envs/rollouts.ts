@@ -1,0 +1,75 @@
+import type { ModelInput } from "../client/types/model-input.js";
+import {
+  type Env,
+  type EnvGroupBuilder,
+  type SampledAction,
+  type StopCondition,
+  type Trajectory,
+  TrajectoryGroup,
+  type Transition,
+} from "./types.js";
+
+/**
+ * A token-level policy: given a prompt and its stop condition, sample an action. Wrap a sampling
+ * client (one `sample` call per rollout) or anything else, e.g. a scripted policy in tests.
+ */
+export type TokenPolicy = (observation: ModelInput, stop: StopCondition) => Promise<SampledAction>;
+
+/** Options of {@link runEpisode}. */
+export interface EpisodeOptions {
+  /** Stop a runaway multi-turn env after this many steps. Default 1000. */
+  maxSteps?: number;
+}
+
+/** Roll out one episode of `env` with `policy`. */
+export async function runEpisode(
+  env: Env,
+  policy: TokenPolicy,
+  options: EpisodeOptions = {},
+): Promise<Trajectory> {
+  const maxSteps = options.maxSteps ?? 1000;
+  let { observation, stopCondition } = await env.initialObservation();
+  const transitions: Transition[] = [];
+  for (let i = 0; i < maxSteps; i++) {
+    const action = await policy(observation, stopCondition);
+    const result = await env.step(action.tokens, { stopReason: action.stopReason });
+    transitions.push({
+      observation,
+      action,
+      reward: result.reward,
+      episodeDone: result.episodeDone,
+      metrics: result.metrics,
+      logs: result.logs,
+    });
+    observation = result.nextObservation;
+    stopCondition = result.nextStopCondition;
+    if (result.episodeDone) return { transitions, finalObservation: observation };
+  }
+  throw new Error(`episode did not finish within maxSteps=${maxSteps}`);
+}
+
+/**
+ * Make the group's envs, roll them all out concurrently, and add the group rewards
+ * (zero when the builder has no `computeGroupRewards`). `cleanup` always runs.
+ */
+export async function rolloutGroup(
+  builder: EnvGroupBuilder,
+  policy: TokenPolicy,
+  options: EpisodeOptions = {},
+): Promise<TrajectoryGroup> {
+  try {
+    const envs = await builder.makeEnvs();
+    const trajectories = await Promise.all(envs.map((env) => runEpisode(env, policy, options)));
+    const group =
+      builder.computeGroupRewards === undefined
+        ? trajectories.map(() => ({ reward: 0, metrics: {} }))
+        : await builder.computeGroupRewards(trajectories, envs);
+    return new TrajectoryGroup(
+      trajectories,
+      group.map((g) => g.reward),
+      group.map((g) => g.metrics),
+    );
+  } finally {
+    await builder.cleanup?.();
+  }
+}
