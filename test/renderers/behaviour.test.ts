@@ -496,5 +496,3 @@ describe("parseResponse terminations", () => {
     expect(r.parseResponse([...enc("ok"), eot, ...enc("x"), eot]).termination).toBe("malformed");
   });
 });
-
-export type { Renderer };
