@@ -16,7 +16,7 @@ import { join } from "node:path";
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from "vitest";
 import {
   ensureTinyBytesTokenizer,
-  expectedTensorShapes,
+  hfWeightShapes,
   hfHubCacheDir,
   loadHfModelFolder,
   ModelFileError,
@@ -174,7 +174,7 @@ function seededWeights(
 ): Map<string, { shape: number[]; data: Float32Array }> {
   let s = seed;
   const m = new Map<string, { shape: number[]; data: Float32Array }>();
-  for (const [name, shape] of expectedTensorShapes(config)) {
+  for (const [name, shape] of hfWeightShapes(config)) {
     const data = new Float32Array(shape.reduce((a, b) => a * b, 1));
     for (let i = 0; i < data.length; i++) {
       s = (s * 1664525 + 1013904223) >>> 0;
@@ -209,7 +209,7 @@ afterAll(async () => {
 
 describe("model folders", () => {
   it("expects the Hugging Face tensor names and shapes", () => {
-    const shapes = expectedTensorShapes(parseHfConfig(QWEN3_06B));
+    const shapes = hfWeightShapes(parseHfConfig(QWEN3_06B));
     expect(shapes.get("model.embed_tokens.weight")).toEqual([151936, 1024]);
     expect(shapes.get("model.layers.27.self_attn.q_proj.weight")).toEqual([2048, 1024]);
     expect(shapes.get("model.layers.0.self_attn.k_proj.weight")).toEqual([1024, 1024]);
@@ -218,7 +218,7 @@ describe("model folders", () => {
     expect(shapes.get("model.layers.0.mlp.down_proj.weight")).toEqual([1024, 3072]);
     expect(shapes.has("lm_head.weight")).toBe(false);
     expect(shapes.size).toBe(1 + 28 * 11 + 1);
-    const llama = expectedTensorShapes(parseHfConfig(LLAMA_31_8B));
+    const llama = hfWeightShapes(parseHfConfig(LLAMA_31_8B));
     expect(llama.has("model.layers.0.self_attn.q_norm.weight")).toBe(false);
     expect(llama.get("lm_head.weight")).toEqual([128256, 4096]);
   });

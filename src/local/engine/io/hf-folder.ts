@@ -57,7 +57,7 @@ export function projectionShape(config: ModelConfig, proj: LayerProjection): [nu
  * `self_attn.{q,k}_norm` (Qwen3), `post_attention_layernorm`, `mlp.{gate,up,down}_proj`;
  * `model.norm.weight`; `lm_head.weight` [V, d] unless embeddings are tied.
  */
-export function expectedTensorShapes(config: ModelConfig): Map<string, number[]> {
+export function hfWeightShapes(config: ModelConfig): Map<string, number[]> {
   const d = config.hiddenSize;
   const m = new Map<string, number[]>();
   m.set("model.embed_tokens.weight", [config.vocabSize, d]);
@@ -87,7 +87,7 @@ export function checkWeights(
   weights: ReadonlyMap<string, { shape: readonly number[] }>,
   source: string,
 ): string[] {
-  const expected = expectedTensorShapes(config);
+  const expected = hfWeightShapes(config);
   const missing: string[] = [];
   for (const [name, shape] of expected) {
     const t = weights.get(name);
@@ -120,7 +120,7 @@ export function checkWeights(
 /** A model folder loaded into memory. */
 export interface HfModelFolder {
   config: ModelConfig;
-  /** Float32 weights keyed by Hugging Face names (see {@link expectedTensorShapes}); extras dropped. */
+  /** Float32 weights keyed by Hugging Face names (see {@link hfWeightShapes}); extras dropped. */
   weights: Map<string, LoadedTensor>;
   /** Folder holding `tokenizer.json` and `tokenizer_config.json`. */
   tokenizerDir: string;
@@ -174,7 +174,7 @@ export async function loadHfModelFolder(dir: string): Promise<HfModelFolder> {
       "file not found; the engine needs the fast-tokenizer file tokenizer.json next to config.json",
     );
   }
-  const expected = expectedTensorShapes(config);
+  const expected = hfWeightShapes(config);
   const weights = await readSafetensorsFolder(root, { filter: (n) => expected.has(n) });
   checkWeights(config, weights, root);
   return { config, weights, tokenizerDir: root };

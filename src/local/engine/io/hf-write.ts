@@ -9,7 +9,7 @@ import { encodeSafetensorsChunks, type FloatDtype, type TensorToWrite } from "./
 /** Options of {@link writeHfModelFolder}. */
 export interface WriteHfModelOptions {
   config: ModelConfig;
-  /** Weights in Hugging Face naming (see `expectedTensorShapes`); checked before anything is written. */
+  /** Weights in Hugging Face naming (see `hfWeightShapes`); checked before anything is written. */
   weights: ReadonlyMap<string, TensorToWrite>;
   /** Folder whose `tokenizer.json` / `tokenizer_config.json` (and chat template files) are copied. */
   tokenizerDir?: string;

@@ -5,5 +5,6 @@ export * from "./hf-config.js";
 export * from "./hf-folder.js";
 export * from "./hf-hub.js";
 export * from "./hf-write.js";
+export * from "./peft.js";
 export * from "./presets.js";
 export * from "./safetensors.js";
