@@ -2,12 +2,7 @@ import { describe, expect, it } from "vitest";
 import { TinkerValidationError } from "../../src/client/errors.js";
 import { renderContext } from "../../src/renderers/base.js";
 import { getRenderer } from "../../src/renderers/registry.js";
-import {
-  type Message,
-  ParseTermination,
-  type Renderer,
-  TrainOnWhat,
-} from "../../src/renderers/types.js";
+import { type Message, ParseTermination, TrainOnWhat } from "../../src/renderers/types.js";
 import type { Tokenizer } from "../../src/tokenizers/types.js";
 import { CORPUS, type Conversation, usesThinking, usesTools, withoutThinking } from "./corpus.js";
 import { llama3Tokenizer, qwen3Tokenizer } from "./fixtures.js";
