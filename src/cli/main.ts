@@ -1,9 +1,16 @@
+import { realpathSync } from "node:fs";
+import { fileURLToPath } from "node:url";
 import { TINKER_TS_VERSION } from "../client/core/version.js";
-import { serveCommand } from "./serve.js";
-import type { Subcommand } from "./subcommand.js";
+import type { SubcommandEntry } from "./subcommand.js";
 
 /** Every subcommand of `tinker-ts`; add new ones here. */
-const COMMANDS: readonly Subcommand[] = [serveCommand];
+const COMMANDS: readonly SubcommandEntry[] = [
+  {
+    name: "serve",
+    summary: "Run a local Tinker-compatible server on the CPU engine",
+    load: async () => (await import("./serve.js")).serveCommand,
+  },
+];
 
 function usage(): string {
   const width = Math.max(...COMMANDS.map((c) => c.name.length));
@@ -38,12 +45,21 @@ export async function runCli(argv: readonly string[]): Promise<number> {
     process.stderr.write(`tinker-ts: unknown command "${first}"\n\n${usage()}\n`);
     return 2;
   }
-  return command.run(rest);
+  return (await command.load()).run(rest);
 }
 
-const invokedDirectly =
-  process.argv[1] !== undefined && /(?:^|[\\/])(?:cli|main)\.(?:[cm]?js|ts)$/.test(process.argv[1]);
-if (invokedDirectly) {
+/** True when this module is the process entry point (also through the npm bin symlink). */
+function invokedDirectly(): boolean {
+  const entry = process.argv[1];
+  if (entry === undefined) return false;
+  try {
+    return realpathSync(entry) === realpathSync(fileURLToPath(import.meta.url));
+  } catch {
+    return false;
+  }
+}
+
+if (invokedDirectly()) {
   runCli(process.argv.slice(2)).then(
     (code) => {
       if (code !== 0) process.exitCode = code;

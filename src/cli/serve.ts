@@ -1,7 +1,6 @@
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { tinkerCacheDir } from "../local/fs/atomic.js";
-import { startLocalServer } from "../local/server/server.js";
 import type { Subcommand } from "./subcommand.js";
 
 /** Presets documented in `--help` (the engine is the authority on what exists). */
@@ -43,8 +42,6 @@ Checkpoints are saved under the data dir and stay loadable across restarts
 }
 
 export const serveCommand: Subcommand = {
-  name: "serve",
-  summary: "Run a local Tinker-compatible server on the CPU engine",
   async run(argv) {
     let values: ReturnType<typeof parse>["values"];
     try {
@@ -65,6 +62,7 @@ export const serveCommand: Subcommand = {
       return 2;
     }
     const apiKey = values["api-key"] ?? process.env.TINKER_TS_SERVER_API_KEY;
+    const { startLocalServer } = await import("../local/server/server.js");
     const server = await startLocalServer({
       host: values.host ?? "127.0.0.1",
       port,

@@ -9,7 +9,6 @@ import { TinkerValidationError } from "../../client/errors.js";
 import type { LocalEngine } from "../engine/api.js";
 import { tinkerCacheDir } from "../fs/atomic.js";
 import { addApiRoutes } from "./api-routes.js";
-import { createDefaultEngine } from "./engine-factory.js";
 import { FutureStore } from "./futures.js";
 import { HttpError, toHttpError } from "./http-error.js";
 import { sendJson } from "./http-io.js";
@@ -108,9 +107,15 @@ export async function startLocalServer(opts: LocalServerOptions = {}): Promise<L
   await store.sweepExpired();
 
   const ownEngine = opts.engine === undefined;
+  // Loaded on demand: a server handed an engine never pulls in the model code.
   const engine =
     opts.engine ??
-    (await createDefaultEngine({ modelDirs: opts.modelDirs ?? [], presets: opts.presets }));
+    (await (
+      await import("./engine-factory.js")
+    ).createDefaultEngine({
+      modelDirs: opts.modelDirs ?? [],
+      presets: opts.presets,
+    }));
   const futures = new FutureStore({ retrievedGraceMs: limits.futureGraceMs ?? 120_000 });
   const service = new TinkerService({
     engine,
