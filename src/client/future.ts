@@ -121,8 +121,9 @@ export async function pollFuture(ctx: PollContext, req: PollRequest): Promise<Fu
           continue;
         }
         if (!(err instanceof APIStatusError)) throw err;
-        backoffCount = 0;
         const status = err.status;
+        // Consecutive 429s grow the back-off; any other HTTP answer resets it.
+        if (status !== 429) backoffCount = 0;
         if (status === 408) {
           badRequests = 0;
           notifyQueueState(ctx, req, err.body);

@@ -263,16 +263,17 @@ export class TrainingClient {
     const requestType: FutureRequestType = forwardOnly ? "Forward" : "ForwardBackward";
     return new APIFuture<ForwardBackwardOutput>(async (signal, hooks) => {
       const linked = anySignal(signal, opts.signal);
-      const flags = await this.holder.flags();
-      const json =
-        this.holder.config.wireFormat === "json" ||
-        (this.holder.config.wireFormat === "auto" && flags.protoWriteFwdbwd === false);
-      this.dispatchBytes ??= new SoftByteBudget(flags.fwdbwdDispatchBytesSemaphoreSize);
-      const chunks = chunkDatums(data, {
-        maxChunkLen: flags.fwdbwdMaxChunkLen,
-        maxChunkBytes: flags.fwdbwdMaxChunkBytesCount,
-      });
-      const subs = await this.inTurn(async () => {
+      // Enter the turn synchronously (call order = submission order); flags are read inside.
+      const { subs, chunks, json } = await this.inTurn(async () => {
+        const flags = await this.holder.flags();
+        const json =
+          this.holder.config.wireFormat === "json" ||
+          (this.holder.config.wireFormat === "auto" && flags.protoWriteFwdbwd === false);
+        this.dispatchBytes ??= new SoftByteBudget(flags.fwdbwdDispatchBytesSemaphoreSize);
+        const chunks = chunkDatums(data, {
+          maxChunkLen: flags.fwdbwdMaxChunkLen,
+          maxChunkBytes: flags.fwdbwdMaxChunkBytesCount,
+        });
         const seqIds = chunks.map(() => this.nextSeqId());
         const send = async (i: number): Promise<Submitted> => {
           const chunk = chunks[i]!;
@@ -308,7 +309,7 @@ export class TrainingClient {
         } else {
           for (let i = 0; i < chunks.length; i++) out[i] = await send(i);
         }
-        return out;
+        return { subs: out, chunks, json };
       }, turnHeld);
       hooks.onSubmitted(subs[0]!.requestId);
       const results = await Promise.all(
