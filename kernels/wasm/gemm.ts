@@ -15,7 +15,7 @@ const NC: i32 = 512;
 const MC: i32 = 64;
 
 const FEW_ROWS: i32 = 4;
-const FEW_COLS: i32 = 2048;
+const FEW_COLS: i32 = 8192;
 // Edge tile (8 floats) after the packed B block, inside the thread's scratch.
 const EDGE_TILE: i32 = KC * NC * 4;
 
@@ -235,23 +235,31 @@ function scaleC(c: usize, ldc: i32, beta: f32, m0: i32, m1: i32, n0: i32, n1: i3
 }
 
 // Unpacked path for very few rows (decode steps): packing B would cost as much as the product.
-// Accumulates over k in the same KC slices as the packed path.
+// op(A) rows are copied to scratch, and each row (transB) or block row (not transB) of B is read once
+// for all of them. Sums run over k in the same KC slices whatever the thread split.
 function gemmFewRows(
   transA: bool, transB: bool, k: i32,
   a: usize, lda: i32, b: usize, ldb: i32, c: usize, ldc: i32,
   alpha: f32, beta: f32, m0: i32, m1: i32, n0: i32, n1: i32,
 ): void {
-  const rowBuf = scratchPtr; // op(A) row, contiguous (k floats)
-  for (let i = m0; i < m1; i++) {
+  const mr = m1 - m0;
+  const kB = (<usize>k) << 2;
+  const rows = scratchPtr; // op(A) rows m0..m1, contiguous, k floats each
+  for (let i = 0; i < mr; i++) {
+    const dst = rows + <usize>i * kB;
     for (let p = 0; p < k; p++) {
-      const src = transA ? a + ((<usize>p * <usize>lda + <usize>i) << 2) : a + ((<usize>i * <usize>lda + <usize>p) << 2);
-      store<f32>(rowBuf + ((<usize>p) << 2), load<f32>(src));
+      const src = transA
+        ? a + ((<usize>p * <usize>lda + <usize>(m0 + i)) << 2)
+        : a + ((<usize>(m0 + i) * <usize>lda + <usize>p) << 2);
+      store<f32>(dst + ((<usize>p) << 2), load<f32>(src));
     }
-    const crow = c + ((<usize>i * <usize>ldc) << 2);
-    if (transB) {
-      // C[i, j] = dot(a_row, B[j, :])
-      for (let j = n0; j < n1; j++) {
-        const brow = b + ((<usize>j * <usize>ldb) << 2);
+  }
+  if (transB) {
+    // C[i, j] = dot(op(A) row i, B row j)
+    for (let j = n0; j < n1; j++) {
+      const brow = b + ((<usize>j * <usize>ldb) << 2);
+      for (let i = 0; i < mr; i++) {
+        const arow = rows + <usize>i * kB;
         let total: f32 = 0;
         for (let pc = 0; pc < k; pc += KC) {
           const pe = min(k, pc + KC);
@@ -260,40 +268,48 @@ function gemmFewRows(
           let p = pc;
           for (; p + 8 <= pe; p += 8) {
             const o = (<usize>p) << 2;
-            s0 = fma4(v128.load(rowBuf + o), v128.load(brow + o), s0);
-            s1 = fma4(v128.load(rowBuf + o, 16), v128.load(brow + o, 16), s1);
+            s0 = fma4(v128.load(arow + o), v128.load(brow + o), s0);
+            s1 = fma4(v128.load(arow + o, 16), v128.load(brow + o, 16), s1);
           }
           let s = hsum4(f32x4.add(s0, s1));
-          for (; p < pe; p++) s += load<f32>(rowBuf + ((<usize>p) << 2)) * load<f32>(brow + ((<usize>p) << 2));
+          for (; p < pe; p++) s += load<f32>(arow + ((<usize>p) << 2)) * load<f32>(brow + ((<usize>p) << 2));
           total += s;
         }
-        const o = crow + ((<usize>j) << 2);
+        const o = c + ((<usize>(m0 + i) * <usize>ldc + <usize>j) << 2);
         store<f32>(o, alpha * total + (beta == 0 ? 0 : beta * load<f32>(o)));
       }
-    } else {
-      // C[i, :] = beta*C + alpha * sum_p a[p] * B[p, :], built in column blocks of FEW_COLS in scratch.
-      const acc = scratchPtr + ((<usize>k) << 2) + 64;
-      for (let jb = n0; jb < n1; jb += FEW_COLS) {
-        const width = min(FEW_COLS, n1 - jb);
-        for (let j = 0; j < width; j++) store<f32>(acc + ((<usize>j) << 2), 0);
-        for (let p = 0; p < k; p++) {
-          const av = f32x4.splat(load<f32>(rowBuf + ((<usize>p) << 2)));
-          const brow = b + ((<usize>p * <usize>ldb + <usize>jb) << 2);
+    }
+  } else {
+    // C[i, :] = beta*C + alpha * sum_p a[i, p] * B[p, :], built in column blocks of FEW_COLS.
+    const acc = rows + <usize>mr * kB;
+    const accRow = (<usize>FEW_COLS) << 2;
+    for (let jb = n0; jb < n1; jb += FEW_COLS) {
+      const width = min(FEW_COLS, n1 - jb);
+      memory.fill(acc, 0, <usize>mr * accRow);
+      for (let p = 0; p < k; p++) {
+        const brow = b + ((<usize>p * <usize>ldb + <usize>jb) << 2);
+        for (let i = 0; i < mr; i++) {
+          const as = load<f32>(rows + <usize>i * kB + ((<usize>p) << 2));
+          const av = f32x4.splat(as);
+          const ai = acc + <usize>i * accRow;
           let j = 0;
           for (; j + 4 <= width; j += 4) {
             const o = (<usize>j) << 2;
-            v128.store(acc + o, fma4(av, v128.load(brow + o), v128.load(acc + o)));
+            v128.store(ai + o, fma4(av, v128.load(brow + o), v128.load(ai + o)));
           }
-          const as = f32x4.extract_lane(av, 0);
           for (; j < width; j++) {
             const o = (<usize>j) << 2;
-            store<f32>(acc + o, as * load<f32>(brow + o) + load<f32>(acc + o));
+            store<f32>(ai + o, as * load<f32>(brow + o) + load<f32>(ai + o));
           }
         }
+      }
+      for (let i = 0; i < mr; i++) {
+        const crow = c + ((<usize>(m0 + i) * <usize>ldc + <usize>jb) << 2);
+        const ai = acc + <usize>i * accRow;
         for (let j = 0; j < width; j++) {
-          const o = crow + ((<usize>(j + jb)) << 2);
-          const v = alpha * load<f32>(acc + ((<usize>j) << 2));
-          store<f32>(o, beta == 0 ? v : v + beta * load<f32>(o));
+          const o = (<usize>j) << 2;
+          const v = alpha * load<f32>(ai + o);
+          store<f32>(crow + o, beta == 0 ? v : v + beta * load<f32>(crow + o));
         }
       }
     }
@@ -307,7 +323,7 @@ function gemmRange(
 ): void {
   if (m0 >= m1 || n0 >= n1) return;
   if (k == 0) scaleC(c, ldc, beta, m0, m1, n0, n1);
-  else if (m < FEW_ROWS && (k + FEW_COLS) * 4 + 64 <= SCRATCH_BYTES) gemmFewRows(transA, transB, k, a, lda, b, ldb, c, ldc, alpha, beta, m0, m1, n0, n1);
+  else if (m < FEW_ROWS && FEW_ROWS * (k + FEW_COLS) * 4 <= SCRATCH_BYTES) gemmFewRows(transA, transB, k, a, lda, b, ldb, c, ldc, alpha, beta, m0, m1, n0, n1);
   else gemmBlock(transA, transB, k, a, lda, b, ldb, c, ldc, alpha, beta, m0, m1, n0, n1);
 }
 
