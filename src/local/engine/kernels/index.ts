@@ -16,14 +16,6 @@ export interface CreateKernelsOptions {
   onFallback?: (reason: unknown) => void;
 }
 
-interface WasmKernelsModule {
-  createWasmKernels(opts: { threads?: number }): Promise<Kernels>;
-}
-
-// A variable specifier so this file compiles before (and without) the wasm module; see the report
-// in the commit history for the bundler entry this needs.
-const WASM_MODULE = "./wasm/index.js";
-
 /**
  * Create the compute kernels. With `prefer: "wasm"` (the default) this loads the WebAssembly SIMD
  * kernels and falls back to the pure-TypeScript ones when the module is absent or fails to start.
@@ -31,10 +23,8 @@ const WASM_MODULE = "./wasm/index.js";
 export async function createKernels(opts: CreateKernelsOptions = {}): Promise<Kernels> {
   if ((opts.prefer ?? "wasm") === "js") return createJsKernels();
   try {
-    const mod = (await import(/* @vite-ignore */ WASM_MODULE)) as Partial<WasmKernelsModule>;
-    if (typeof mod.createWasmKernels !== "function")
-      throw new Error("wasm kernels module has no createWasmKernels");
-    return await mod.createWasmKernels(opts.threads === undefined ? {} : { threads: opts.threads });
+    const { createWasmKernels } = await import("./wasm/index.js");
+    return await createWasmKernels(opts.threads === undefined ? {} : { threads: opts.threads });
   } catch (err) {
     opts.onFallback?.(err);
     return createJsKernels();

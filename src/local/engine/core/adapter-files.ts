@@ -1,0 +1,112 @@
+import { mkdir, readFile } from "node:fs/promises";
+import { join } from "node:path";
+import { TinkerValidationError } from "../../../client/errors.js";
+import { writeJsonAtomic } from "../../fs/atomic.js";
+import type { ResolvedLoraConfig } from "../api.js";
+import { readSafetensors, readSafetensorsHeader, writeSafetensors } from "../io/safetensors.js";
+import { ATTN_MODULES, LORA_ALPHA, type LoraAdapter, MLP_MODULES } from "../model/lora.js";
+import type { NamedTensor } from "../model/weights.js";
+
+export const ADAPTER_WEIGHTS_FILE = "adapter_model.safetensors";
+export const ADAPTER_CONFIG_FILE = "adapter_config.json";
+export const OPTIMIZER_FILE = "optimizer.safetensors";
+
+/**
+ * Write `adapter` into `dir` as a PEFT LoRA folder (`adapter_model.safetensors` +
+ * `adapter_config.json`), plus `optimizer.safetensors` (AdamW moments, step in the metadata) when
+ * `optimizer` is set. The engine's own facts (base model, seed, train flags) ride in the
+ * safetensors metadata, which PEFT ignores. Each file is written atomically.
+ */
+export async function writeAdapterFolder(
+  dir: string,
+  adapter: LoraAdapter,
+  baseModel: string,
+  optimizer: boolean,
+): Promise<void> {
+  await mkdir(dir, { recursive: true });
+  const lora = adapter.lora;
+  const meta: Record<string, string> = {
+    format: "pt",
+    base_model: baseModel,
+    lora_rank: String(lora.rank),
+    lora_seed: String(lora.seed),
+    train_attn: String(lora.trainAttn),
+    train_mlp: String(lora.trainMlp),
+    train_unembed: String(lora.trainUnembed),
+  };
+  await writeSafetensors(join(dir, ADAPTER_WEIGHTS_FILE), adapter.exportWeights(), meta);
+  const targets = [
+    ...(lora.trainAttn ? ATTN_MODULES : []),
+    ...(lora.trainMlp ? MLP_MODULES : []),
+    ...(lora.trainUnembed ? ["lm_head"] : []),
+  ];
+  await writeJsonAtomic(join(dir, ADAPTER_CONFIG_FILE), {
+    peft_type: "LORA",
+    task_type: "CAUSAL_LM",
+    base_model_name_or_path: baseModel,
+    r: lora.rank,
+    lora_alpha: LORA_ALPHA,
+    lora_dropout: 0,
+    bias: "none",
+    target_modules: targets,
+    fan_in_fan_out: false,
+    inference_mode: true,
+    use_rslora: false,
+    use_dora: false,
+    modules_to_save: null,
+  });
+  if (optimizer) {
+    const { tensors, step } = adapter.exportOptimizer();
+    await writeSafetensors(join(dir, OPTIMIZER_FILE), tensors, {
+      format: "pt",
+      step: String(step),
+    });
+  }
+}
+
+/** What `readAdapterFolder` returns. */
+export interface AdapterFolder {
+  baseModel: string;
+  lora: ResolvedLoraConfig;
+  weights: Map<string, NamedTensor>;
+  optimizer?: { tensors: Map<string, NamedTensor>; step: number };
+}
+
+/** Read a folder written by `writeAdapterFolder` (or a PEFT folder with a compatible layout). */
+export async function readAdapterFolder(dir: string, optimizer: boolean): Promise<AdapterFolder> {
+  const weightsPath = join(dir, ADAPTER_WEIGHTS_FILE);
+  const header = await readSafetensorsHeader(weightsPath);
+  const weights = await readSafetensors(weightsPath);
+  const meta = header.metadata;
+  let config: { r?: unknown; base_model_name_or_path?: unknown; target_modules?: unknown } = {};
+  try {
+    config = JSON.parse(await readFile(join(dir, ADAPTER_CONFIG_FILE), "utf8"));
+  } catch {
+    // The safetensors metadata is enough when it is ours.
+  }
+  const targets = Array.isArray(config.target_modules) ? (config.target_modules as string[]) : [];
+  const rank = Number(meta.lora_rank ?? config.r);
+  if (!Number.isInteger(rank) || rank < 1) {
+    throw new TinkerValidationError(
+      `${dir}: cannot tell the LoRA rank (no lora_rank metadata and no "r" in ${ADAPTER_CONFIG_FILE})`,
+      "path",
+    );
+  }
+  const flag = (key: string, fallback: boolean) =>
+    meta[key] === undefined ? fallback : meta[key] === "true";
+  const lora: ResolvedLoraConfig = {
+    rank,
+    seed: Number(meta.lora_seed ?? 0),
+    trainAttn: flag("train_attn", targets.includes("q_proj")),
+    trainMlp: flag("train_mlp", targets.includes("gate_proj")),
+    trainUnembed: flag("train_unembed", targets.includes("lm_head")),
+  };
+  const baseModel = String(meta.base_model ?? config.base_model_name_or_path ?? "");
+  const out: AdapterFolder = { baseModel, lora, weights };
+  if (optimizer) {
+    const path = join(dir, OPTIMIZER_FILE);
+    const h = await readSafetensorsHeader(path);
+    out.optimizer = { tensors: await readSafetensors(path), step: Number(h.metadata.step ?? 0) };
+  }
+  return out;
+}

@@ -1,0 +1,258 @@
+import { Worker } from "node:worker_threads";
+import { TinkerError } from "../../client/errors.js";
+import type { Datum } from "../../client/types/datum.js";
+import type {
+  ForwardBackwardOutput,
+  OptimStepResponse,
+  SampleResponse,
+} from "../../client/types/outputs.js";
+import type { AdamParams, LossFnConfig, LossFnType } from "../../client/types/params.js";
+import type {
+  AdapterInfo,
+  BaseModelInfo,
+  EngineSampleRequest,
+  LocalEngine,
+  ResolvedLoraConfig,
+} from "./api.js";
+import { EngineCore, type EngineCoreOptions } from "./core/engine-core.js";
+import {
+  fromWireError,
+  fromWireOutput,
+  type WireForwardBackwardOutput,
+  type WorkerRequest,
+  type WorkerResponse,
+} from "./core/protocol.js";
+import { createKernels, type KernelsChoice } from "./kernels/index.js";
+import type { NamedTensor } from "./model/weights.js";
+import { datumTransferList, toEngineDatum } from "./train/datum.js";
+import type { EngineWorkerData } from "./worker.js";
+
+/** Options of {@link createLocalEngine}. */
+export interface LocalEngineOptions extends Omit<EngineCoreOptions, "modelDirs"> {
+  /** Kernel implementation; default "wasm" (falls back to "js" when WebAssembly SIMD is unavailable). */
+  kernels?: KernelsChoice;
+  /** Threads for the wasm kernels (the engine worker plus helpers). Default: all cores, at most 8. */
+  threads?: number;
+  /** Hugging Face model folders: by name, or a list of folders (each served under its path). */
+  modelDirs?: Readonly<Record<string, string>> | readonly string[];
+  /**
+   * Run the engine on the calling thread instead of a worker. Only for debugging and tests: compute
+   * then blocks the event loop.
+   */
+  inProcess?: boolean;
+}
+
+/** Adapter state as named arrays (for persistence through the I/O layer, and tests). */
+export interface AdapterState {
+  baseModel: string;
+  lora: ResolvedLoraConfig;
+  weights: Map<string, NamedTensor>;
+  optimizer: { tensors: Map<string, NamedTensor>; step: number };
+}
+
+/** The engine plus a few local-only extras. */
+export interface LocalEngineHandle extends LocalEngine {
+  /** Which kernels run the math, and why the wasm ones were not used (if so). */
+  kernelsInfo(): Promise<{ kernels: string; threads: number; fallbackReason?: string }>;
+  /** Copy of an adapter's weights and AdamW state. */
+  exportAdapterState(adapterId: string): Promise<AdapterState>;
+}
+
+/**
+ * Start the local engine. By default it runs on a worker thread (the calling thread only moves
+ * messages; typed arrays are transferred, not serialised), holds base models and LoRA adapters,
+ * and executes requests strictly in submission order.
+ */
+export async function createLocalEngine(opts: LocalEngineOptions = {}): Promise<LocalEngineHandle> {
+  const { kernels = "wasm", threads, inProcess, modelDirs, ...rest } = opts;
+  const core: EngineCoreOptions = { ...rest };
+  if (modelDirs) {
+    core.modelDirs = Array.isArray(modelDirs)
+      ? Object.fromEntries((modelDirs as readonly string[]).map((d) => [d, d]))
+      : (modelDirs as Readonly<Record<string, string>>);
+  }
+  if (inProcess) return inProcessEngine(kernels, threads, core);
+  const client = new WorkerClient({ kernels, ...(threads !== undefined ? { threads } : {}), core });
+  await client.ready;
+  return client;
+}
+
+/**
+ * Start the engine worker. From the bundle, `worker.js` sits next to this file. From TypeScript
+ * source (vitest, tsx), the worker first registers tsx's loader and then imports `worker.ts`.
+ */
+function startWorker(data: EngineWorkerData): Worker {
+  const here = import.meta.url;
+  if (!here.endsWith(".ts")) return new Worker(new URL("./worker.js", here), { workerData: data });
+  const entry = new URL("./worker.ts", here).href;
+  const boot = `import("tsx/esm/api").then((api) => { api.register(); return import(${JSON.stringify(entry)}); });`;
+  return new Worker(boot, { eval: true, workerData: data });
+}
+
+class WorkerClient implements LocalEngineHandle {
+  readonly ready: Promise<void>;
+  private readonly worker: Worker;
+  private readonly pending = new Map<
+    number,
+    { resolve: (v: unknown) => void; reject: (e: Error) => void }
+  >();
+  private nextId = 1;
+  private dead: Error | null = null;
+
+  constructor(data: EngineWorkerData) {
+    this.worker = startWorker(data);
+    this.worker.unref();
+    let readyResolve!: () => void;
+    let readyReject!: (e: Error) => void;
+    this.ready = new Promise<void>((res, rej) => {
+      readyResolve = res;
+      readyReject = rej;
+    });
+    this.worker.on("message", (msg: WorkerResponse) => {
+      if (msg.id === 0) {
+        if (msg.ok) readyResolve();
+        else readyReject(fromWireError(msg.error));
+        return;
+      }
+      const p = this.pending.get(msg.id);
+      if (!p) return;
+      this.pending.delete(msg.id);
+      if (this.pending.size === 0) this.worker.unref();
+      if (msg.ok) p.resolve(msg.result);
+      else p.reject(fromWireError(msg.error));
+    });
+    const fail = (err: Error) => {
+      this.dead = err;
+      readyReject(err);
+      for (const p of this.pending.values()) p.reject(err);
+      this.pending.clear();
+    };
+    this.worker.on("error", (err) =>
+      fail(new TinkerError(`local engine worker crashed: ${err.message}`)),
+    );
+    this.worker.on("exit", (code) => {
+      if (!this.dead) fail(new TinkerError(`local engine worker exited (code ${code})`));
+    });
+  }
+
+  private call<T>(method: string, args: unknown[], transfer: ArrayBuffer[] = []): Promise<T> {
+    if (this.dead) return Promise.reject(this.dead);
+    const id = this.nextId++;
+    return new Promise<T>((resolve, reject) => {
+      this.pending.set(id, { resolve: resolve as (v: unknown) => void, reject });
+      this.worker.ref();
+      this.worker.postMessage({ id, method, args } satisfies WorkerRequest, transfer);
+    });
+  }
+
+  kernelsInfo() {
+    return this.call<{ kernels: string; threads: number; fallbackReason?: string }>("info", []);
+  }
+  listBaseModels() {
+    return this.call<BaseModelInfo[]>("listBaseModels", []);
+  }
+  getBaseModel(name: string) {
+    return this.call<BaseModelInfo>("getBaseModel", [name]);
+  }
+  createAdapter(adapterId: string, baseModel: string, lora: ResolvedLoraConfig) {
+    return this.call<void>("createAdapter", [adapterId, baseModel, lora]);
+  }
+  dropAdapter(adapterId: string) {
+    return this.call<void>("dropAdapter", [adapterId]);
+  }
+  hasAdapter(adapterId: string) {
+    return this.call<boolean>("hasAdapter", [adapterId]);
+  }
+  async forwardBackward(
+    adapterId: string,
+    data: readonly Datum[],
+    lossFn: LossFnType,
+    lossFnConfig: LossFnConfig | undefined,
+    forwardOnly: boolean,
+  ): Promise<ForwardBackwardOutput> {
+    const wire = data.map((d, i) => toEngineDatum(d, i, true));
+    const out = await this.call<WireForwardBackwardOutput>(
+      "forwardBackward",
+      [adapterId, wire, lossFn, lossFnConfig, forwardOnly],
+      datumTransferList(wire),
+    );
+    return fromWireOutput(out);
+  }
+  optimStep(adapterId: string, adam: Required<AdamParams>) {
+    return this.call<OptimStepResponse>("optimStep", [adapterId, adam]);
+  }
+  saveAdapter(adapterId: string, dir: string, opts: { optimizer: boolean }) {
+    return this.call<void>("saveAdapter", [adapterId, dir, opts]);
+  }
+  loadAdapter(adapterId: string, dir: string, opts: { optimizer: boolean }) {
+    return this.call<AdapterInfo>("loadAdapter", [adapterId, dir, opts]);
+  }
+  exportAdapterState(adapterId: string) {
+    return this.call<AdapterState>("exportAdapterState", [adapterId]);
+  }
+  sample(request: EngineSampleRequest) {
+    const prompt = request.prompt.slice();
+    return this.call<SampleResponse>(
+      "sample",
+      [{ ...request, prompt }],
+      [prompt.buffer as ArrayBuffer],
+    );
+  }
+  async close(): Promise<void> {
+    if (this.dead) return;
+    await this.call<void>("close", []);
+    await this.worker.terminate();
+  }
+}
+
+async function inProcessEngine(
+  kernels: KernelsChoice,
+  threads: number | undefined,
+  opts: EngineCoreOptions,
+): Promise<LocalEngineHandle> {
+  let fallbackReason: string | undefined;
+  const k = await createKernels({
+    prefer: kernels,
+    ...(threads !== undefined ? { threads } : {}),
+    onFallback: (e) => {
+      fallbackReason = e instanceof Error ? e.message : String(e);
+    },
+  });
+  const core = new EngineCore(k, opts);
+  // One request at a time, in order, as on the worker.
+  let queue: Promise<unknown> = Promise.resolve();
+  const run = <T>(f: () => T | Promise<T>): Promise<T> => {
+    const p = queue.then(f);
+    queue = p.catch(() => {});
+    return p;
+  };
+  return {
+    kernelsInfo: () =>
+      run(() => ({
+        kernels: k.name,
+        threads: k.threads,
+        ...(fallbackReason ? { fallbackReason } : {}),
+      })),
+    listBaseModels: () => run(() => core.listBaseModels()),
+    getBaseModel: (name) => run(() => core.getBaseModel(name)),
+    createAdapter: (id, base, lora) => run(() => core.createAdapter(id, base, lora)),
+    dropAdapter: (id) => run(() => core.dropAdapter(id)),
+    hasAdapter: (id) => run(() => core.hasAdapter(id)),
+    forwardBackward: (id, data, fn, cfg, fwd) =>
+      run(() =>
+        core.forwardBackward(
+          id,
+          data.map((d, i) => toEngineDatum(d, i, false)),
+          fn,
+          cfg,
+          fwd,
+        ),
+      ),
+    optimStep: (id, adam) => run(() => core.optimStep(id, adam)),
+    saveAdapter: (id, dir, o) => run(() => core.saveAdapter(id, dir, o)),
+    loadAdapter: (id, dir, o) => run(() => core.loadAdapter(id, dir, o)),
+    exportAdapterState: (id) => run(() => core.exportAdapterState(id)),
+    sample: (req) => run(() => core.sample(req)),
+    close: () => run(() => core.close()),
+  };
+}
