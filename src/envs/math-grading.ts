@@ -23,7 +23,8 @@ const BOX_COMMANDS = ["\\boxed", "\\fbox"] as const;
  *
  * Braces nest (`\boxed{\frac{1}{2}}` gives `\frac{1}{2}`), escaped braces `\{ \}` do not count, a box
  * that is never closed (a truncated sample) is ignored, and the brace-less form `\boxed 5` is accepted.
- * "Last" is by position in the text.
+ * "Last" is by position in the text. Empty boxes are skipped: models often restate the instruction
+ * ("answer in \boxed{} format") after answering, and an empty box holds no answer.
  */
 export function extractBoxed(text: string): string | null {
   let best: { start: number; content: string } | null = null;
@@ -37,8 +38,8 @@ export function extractBoxed(text: string): string | null {
       // `\boxedx` is another command, not a box.
       if ((next >= 65 && next <= 90) || (next >= 97 && next <= 122)) continue;
       const found = readBoxArgument(text, from);
-      if (found !== null && (best === null || at > best.start))
-        best = { start: at, content: found };
+      if (found === null || found.trim() === "") continue;
+      if (best === null || at > best.start) best = { start: at, content: found };
     }
   }
   return best === null ? null : best.content.trim();

@@ -2,6 +2,7 @@
  * The RL environment protocol (the cookbook's `rl/types`): token-level, single-use environments,
  * grouped for group-relative advantages, served in batches by an RL dataset.
  */
+import { TinkerValidationError } from "../client/errors.js";
 import type { ModelInput } from "../client/types/model-input.js";
 
 /** The tokens the policy sampled for one turn. */
@@ -127,9 +128,10 @@ export class TrajectoryGroup {
     metrics: readonly Metrics[],
   ) {
     if (finalRewards.length !== trajectories.length || metrics.length !== trajectories.length) {
-      throw new RangeError(
+      throw new TinkerValidationError(
         `TrajectoryGroup needs one final reward and one metrics object per trajectory ` +
           `(got ${trajectories.length} trajectories, ${finalRewards.length} rewards, ${metrics.length} metrics)`,
+        "finalRewards",
       );
     }
     this.trajectories = trajectories;

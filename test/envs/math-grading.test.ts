@@ -33,6 +33,8 @@ describe("extractBoxed", () => {
     ["no box at all: 42", null],
     ["\\boxedx{3} is another command", null],
     ["spaces \\boxed{  18  }", "18"],
+    ["answer then restated instruction: \\boxed{18}, in \\boxed{} format", "18"],
+    ["only an empty box \\boxed{}", null],
     ["", null],
   ];
   it.each(cases)("%j -> %j", (text, expected) => {
@@ -122,6 +124,18 @@ describe("gradeAnswer: hand-written cases", () => {
     ["\\sqrt{2}", "\\sqrt2"],
     ["5.", "5"],
     ["  7  ", "7"],
+    ["-\\$5", "-5"],
+    ["\\$-5", "-5"],
+    ["\\text{Answer: } 5", "5"],
+    ["18 \\%", "18"],
+    ["5km", "5"],
+    ["\\boxed{18}", "18"],
+    ["18\\text{ dollars}", "18"],
+    ["1 1/2", "1.5"],
+    ["+7", "7"],
+    ["007", "7"],
+    ["\\frac{3}{2}", "1\\frac{1}{2}"],
+    ["\\text{Yes}", "yes"],
   ];
   const wrong: [string, string][] = [
     ["41", "42"],
@@ -147,6 +161,10 @@ describe("gradeAnswer: hand-written cases", () => {
     ["twelve", "12"],
     ["25%", "2.5"],
     ["1234", "1,235"],
+    ["18 \\text{ and } 20", "18"],
+    ["5\\pi", "5"],
+    ["1.000", "1000"], // a decimal point, not a European thousands separator
+    ["\\text{No}", "yes"],
   ];
   it(`has at least 60 hand-written cases (${correct.length + wrong.length})`, () => {
     expect(correct.length + wrong.length).toBeGreaterThanOrEqual(60);
