@@ -16,8 +16,9 @@ import { join } from "node:path";
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from "vitest";
 import {
   ensureTinyBytesTokenizer,
-  hfWeightShapes,
+  getPreset,
   hfHubCacheDir,
+  hfWeightShapes,
   loadHfModelFolder,
   ModelFileError,
   ModelNotAvailableError,
@@ -29,6 +30,7 @@ import {
   writeSafetensors,
 } from "../../src/local/engine/io/index.js";
 import type { ModelConfig } from "../../src/local/engine/model/config.js";
+import { expectedTensorShapes, initRandomWeights } from "../../src/local/engine/model/weights.js";
 
 // A real Qwen3-0.6B config.json (field names and values as published).
 const QWEN3_06B = {
@@ -168,6 +170,15 @@ describe("parseHfConfig", () => {
   });
 });
 
+function sameBits(a: Float32Array | undefined, b: Float32Array): boolean {
+  return (
+    a !== undefined &&
+    Buffer.from(a.buffer, a.byteOffset, a.byteLength).equals(
+      Buffer.from(b.buffer, b.byteOffset, b.byteLength),
+    )
+  );
+}
+
 function seededWeights(
   config: ModelConfig,
   seed = 1,
@@ -221,6 +232,28 @@ describe("model folders", () => {
     const llama = hfWeightShapes(parseHfConfig(LLAMA_31_8B));
     expect(llama.has("model.layers.0.self_attn.q_norm.weight")).toBe(false);
     expect(llama.get("lm_head.weight")).toEqual([128256, 4096]);
+  });
+
+  it("agrees with the model's weight names: preset weights export to a folder and load back bit-exactly", async () => {
+    for (const name of ["tiny-bytes", "tiny-qwen3"] as const) {
+      const cfg = getPreset(name).config;
+      expect([...hfWeightShapes(cfg)]).toEqual(
+        expect.arrayContaining([...expectedTensorShapes(cfg)]),
+      );
+      expect(hfWeightShapes(cfg).size).toBe(expectedTensorShapes(cfg).size);
+    }
+    const preset = getPreset("tiny-bytes");
+    const weights = initRandomWeights(preset.config, preset.seed);
+    const dir = join(work, "tiny-bytes-export");
+    await writeHfModelFolder(dir, {
+      config: preset.config,
+      weights,
+      tokenizerDir: await preset.tokenizerDir({ cacheDir: join(work, "tinker-cache") }),
+    });
+    const loaded = await loadHfModelFolder(dir);
+    expect(loaded.config).toEqual(preset.config);
+    for (const [n, t] of weights)
+      expect(sameBits(loaded.weights.get(n)?.data, t.data), n).toBe(true);
   });
 
   it("writes and loads a sharded bf16 folder, keeping only the engine's tensors", async () => {
