@@ -113,7 +113,7 @@ export function camelize(value: unknown): unknown {
   const out: Record<string, unknown> = {};
   for (const [k, v] of Object.entries(value)) {
     const ck = k.replace(/_([a-z0-9])/g, (_, c: string) => c.toUpperCase());
-    if (OPAQUE.has(k) && v !== null && typeof v === "object") {
+    if (OPAQUE.has(k) && v !== null && typeof v === "object" && !Array.isArray(v)) {
       out[ck] =
         k === "sessions"
           ? Object.fromEntries(Object.entries(v).map(([sk, sv]) => [sk, camelize(sv)]))
@@ -181,7 +181,7 @@ export class RestClient {
     return requireFields<T>(res.json(), required, res.endpoint);
   }
 
-  getTrainingRun(
+  async getTrainingRun(
     trainingRunId: string,
     opts: RestCallOptions & { accessScope?: AccessScope } = {},
   ): Promise<TrainingRun> {
@@ -196,7 +196,7 @@ export class RestClient {
     );
   }
 
-  getTrainingRunByTinkerPath(
+  async getTrainingRunByTinkerPath(
     path: string,
     opts: RestCallOptions & { accessScope?: AccessScope } = {},
   ): Promise<TrainingRun> {
@@ -218,7 +218,7 @@ export class RestClient {
     return requireFields<WeightsInfo>(res.json(), ["base_model", "is_lora"], res.endpoint);
   }
 
-  listTrainingRuns(
+  async listTrainingRuns(
     opts: RestCallOptions & {
       limit?: number;
       offset?: number;
@@ -238,7 +238,10 @@ export class RestClient {
     });
   }
 
-  listCheckpoints(trainingRunId: string, opts: RestCallOptions = {}): Promise<CheckpointsList> {
+  async listCheckpoints(
+    trainingRunId: string,
+    opts: RestCallOptions = {},
+  ): Promise<CheckpointsList> {
     return this.getJson(
       "list_checkpoints",
       `/api/v1/training_runs/${trainingRunId}/checkpoints`,
@@ -247,7 +250,7 @@ export class RestClient {
     );
   }
 
-  listUserCheckpoints(
+  async listUserCheckpoints(
     opts: RestCallOptions & { limit?: number; offset?: number } = {},
   ): Promise<CheckpointsList> {
     const limit = opts.limit ?? 100;
@@ -323,7 +326,7 @@ export class RestClient {
     );
   }
 
-  getCheckpointArchiveUrlFromTinkerPath(
+  async getCheckpointArchiveUrlFromTinkerPath(
     path: string,
     opts: RestCallOptions = {},
   ): Promise<ArchiveUrl> {
@@ -343,7 +346,7 @@ export class RestClient {
     });
   }
 
-  deleteCheckpointFromTinkerPath(path: string, opts: RestCallOptions = {}): Promise<void> {
+  async deleteCheckpointFromTinkerPath(path: string, opts: RestCallOptions = {}): Promise<void> {
     const p = parseTinkerPath(path);
     return this.deleteCheckpoint(p.trainingRunId, p.checkpointId, opts);
   }
@@ -389,7 +392,7 @@ export class RestClient {
     });
   }
 
-  getSession(
+  async getSession(
     sessionId: string,
     opts: RestCallOptions & { accessScope?: AccessScope } = {},
   ): Promise<SessionDetails> {
@@ -405,7 +408,7 @@ export class RestClient {
   }
 
   /** Every session ever created by this account (not only live ones). */
-  listSessions(
+  async listSessions(
     opts: RestCallOptions & { limit?: number; offset?: number; accessScope?: AccessScope } = {},
   ): Promise<{ sessions: string[] }> {
     const limit = opts.limit ?? 20;
@@ -451,7 +454,7 @@ export class RestClient {
     }
   }
 
-  getSampler(samplerId: string, opts: RestCallOptions = {}): Promise<SamplerDetails> {
+  async getSampler(samplerId: string, opts: RestCallOptions = {}): Promise<SamplerDetails> {
     return this.getJson(
       "get_sampler",
       `/api/v1/samplers/${samplerId}`,
@@ -461,7 +464,7 @@ export class RestClient {
   }
 
   /** Checkpoint audit events of one UTC day (needs the tinker-admin role). */
-  getAuditLog(
+  async getAuditLog(
     opts: RestCallOptions & { eventType?: "all" | "checkpoints"; day?: string } = {},
   ): Promise<AuditLog> {
     return this.getJson("get_audit_log", "/api/v1/audit", ["entries"], opts, {
@@ -471,7 +474,7 @@ export class RestClient {
   }
 
   /** Usage events in [startingOn, endingBefore) (RFC 3339, UTC hour boundaries, <= 14 days). */
-  getBillingUsage(
+  async getBillingUsage(
     startingOn: string,
     endingBefore: string,
     opts: RestCallOptions = {},
