@@ -1,0 +1,73 @@
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { makeDatum } from "../../src/client/types/datum.js";
+import { createKernels } from "../../src/local/engine/kernels/index.js";
+import { createJsKernels } from "../../src/local/engine/kernels/js.js";
+import type { Kernels } from "../../src/local/engine/kernels/types.js";
+import type { ModelConfig } from "../../src/local/engine/model/config.js";
+import { sample } from "../../src/local/engine/sampling/sampler.js";
+import { forwardBackward } from "../../src/local/engine/train/forward-backward.js";
+import { ceData, engineData, makeAdapter, makeModel, TINY_LLAMA, TINY_QWEN3 } from "./fixtures.js";
+
+/*
+ * The model on the WebAssembly kernels against the same model on the JS reference kernels.
+ * Float32 accumulation order differs, so agreement is to float32 rounding of O(1) quantities.
+ */
+const WIDE: ModelConfig = { ...TINY_QWEN3, vocabSize: 300, hiddenSize: 64, intermediateSize: 96, numHeads: 4, numKvHeads: 2, headDim: 16 };
+
+describe.each([
+  ["qwen3", TINY_QWEN3],
+  ["llama", TINY_LLAMA],
+  ["wider qwen3", WIDE],
+])("model on wasm kernels vs js kernels (%s)", (_n, config) => {
+  let wasm: Kernels;
+  beforeAll(async () => {
+    let fellBack: unknown;
+    wasm = await createKernels({ prefer: "wasm", threads: 2, onFallback: (e) => (fellBack = e) });
+    expect(fellBack).toBeUndefined();
+    expect(wasm.name).toMatch(/^wasm/);
+  });
+  afterAll(() => wasm.dispose());
+
+  it("same logprobs, loss and LoRA gradients", () => {
+    const mj = makeModel(config, 1, 0.1, createJsKernels());
+    const mw = makeModel(config, 1, 0.1, wasm);
+    const aj = makeAdapter(mj);
+    const aw = makeAdapter(mw);
+    const data = engineData(ceData(config.vocabSize, [17, 9, 30]));
+    const oj = forwardBackward(mj, aj, data, "cross_entropy", undefined, false, 1024);
+    const ow = forwardBackward(mw, aw, data, "cross_entropy", undefined, false, 1024);
+    expect(ow.metrics["loss:sum"]).toBeCloseTo(oj.metrics["loss:sum"]!, 3);
+    for (let i = 0; i < data.length; i++) {
+      const a = oj.lossFnOutputs[i]!.logprobs!.data;
+      const b = ow.lossFnOutputs[i]!.logprobs!.data;
+      for (let j = 0; j < a.length; j++) expect(Math.abs(a[j]! - b[j]!)).toBeLessThan(1e-4);
+    }
+    let num = 0;
+    let den = 0;
+    for (let i = 0; i < aj.paramCount; i++) {
+      num += (aj.grads[i]! - aw.grads[i]!) ** 2;
+      den += aj.grads[i]! ** 2;
+    }
+    expect(Math.sqrt(num / den)).toBeLessThan(1e-4);
+  });
+
+  it("sampled logprobs equal a forward pass on the wasm kernels (to 1e-4)", () => {
+    const m = makeModel(config, 4, 0.15, wasm);
+    const ad = makeAdapter(m);
+    const prompt = Int32Array.from([3, 14, 15, 9, 2, 6]);
+    const res = sample(m, ad, {
+      prompt,
+      numSamples: 3,
+      params: { maxTokens: 12, seed: 7, temperature: 1 },
+      promptLogprobs: false,
+      topkPromptLogprobs: 0,
+      maxContextLength: 64,
+    });
+    for (const s of res.sequences) {
+      const seq = [...prompt, ...s.tokens];
+      const data = engineData([makeDatum(seq.slice(0, -1), { target_tokens: seq.slice(1), weights: seq.slice(1).map(() => 1) })]);
+      const lp = forwardBackward(m, ad, data, "cross_entropy", undefined, true, 1024).lossFnOutputs[0]!.logprobs!.data;
+      for (let i = 0; i < s.tokens.length; i++) expect(Math.abs(s.logprobs![i]! - lp[prompt.length - 1 + i]!)).toBeLessThan(1e-4);
+    }
+  });
+});
