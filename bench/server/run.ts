@@ -89,7 +89,7 @@ function median(xs: number[]): number {
 
 async function main(): Promise<void> {
   const dataDir = await mkdtemp(join(tmpdir(), "tinker-ts-bench-server-"));
-  const engine = await createLocalEngine({ presets: [PRESET], modelDirs: [] });
+  const engine = await createLocalEngine({ presets: true, resolveUnknown: false });
   const server = await startLocalServer({
     dataDir,
     engine,

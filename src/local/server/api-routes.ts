@@ -269,6 +269,12 @@ async function retrieveFuture(
 ): Promise<void> {
   const state = await futures.wait(input.requestId, opts.pollHoldMs, ctx.signal);
   if (ctx.signal.aborted) return;
+  if (!state && futures.wasExpired(input.requestId)) {
+    throw new HttpError(
+      410,
+      `the result of ${input.requestId} expired (results are kept for a while after their first retrieval); submit the request again`,
+    );
+  }
   if (!state) {
     throw new HttpError(
       404,

@@ -11,7 +11,7 @@ import {
   encodeSampleResponse,
 } from "../../client/wire/proto.js";
 import { parseRequest } from "../../client/wire/requests.js";
-import { zstdDecompress } from "../../client/wire/zstd.js";
+import { ZstdOutputLimitError, zstdDecompress } from "../../client/wire/zstd.js";
 import type { FutureResult } from "./futures.js";
 import { HttpError } from "./http-error.js";
 import type {
@@ -188,14 +188,14 @@ export async function decodeForwardBackwardBody(
     try {
       bytes = await zstdDecompress(body, maxDecompressedBytes);
     } catch (err) {
+      if (err instanceof ZstdOutputLimitError) {
+        throw new HttpError(
+          413,
+          `zstd body decompresses to more than ${maxDecompressedBytes} bytes; send smaller batches`,
+        );
+      }
       const why = err instanceof Error ? err.message : String(err);
-      const tooBig = /exceed|too large|limit/i.test(why);
-      throw new HttpError(
-        tooBig ? 413 : 400,
-        tooBig
-          ? `zstd body decompresses to more than ${maxDecompressedBytes} bytes; send smaller batches`
-          : `could not decompress the zstd body: ${why}`,
-      );
+      throw new HttpError(400, `could not decompress the zstd body: ${why}`);
     }
   } else if (encoding !== "identity") {
     throw new HttpError(
@@ -231,4 +231,13 @@ export function encodeFutureResult(result: FutureResult, protobuf: boolean): Uin
         ? encodeSampleResponse(result.value)
         : utf8.encode(JSON.stringify(sampleResponseToJson(result.value)));
   }
+}
+
+/** `PUT .../ttl`: a positive TTL, or null to keep the checkpoint forever. */
+export function parseSetTtl(body: unknown): { ttlSeconds: number | null } {
+  return parseRequest("setTtl", body, "checkpoint ttl");
+}
+
+export function parseAssignProject(body: unknown): { projectId: string } {
+  return parseRequest("assignSessionProject", body, "session project");
 }

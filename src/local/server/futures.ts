@@ -44,6 +44,8 @@ export interface FutureStoreOptions {
  */
 export class FutureStore {
   private readonly entries = new Map<string, Entry>();
+  /** Ids swept recently, so a late poll gets "expired" (410) rather than "unknown" (404). */
+  private readonly expired = new Set<string>();
   private readonly graceMs: number;
   private readonly ttlMs: number;
   private readonly now: () => number;
@@ -112,6 +114,11 @@ export class FutureStore {
     return entry.state;
   }
 
+  /** Whether `id` was issued here and has since expired. */
+  wasExpired(id: string): boolean {
+    return this.expired.has(id);
+  }
+
   /** Marks a finished future as delivered: it now expires after the grace period. */
   markRetrieved(id: string): void {
     const entry = this.entries.get(id);
@@ -141,8 +148,14 @@ export class FutureStore {
         (e.retrievedAt === 0 && t - e.settledAt > this.ttlMs);
       if (expired) {
         this.entries.delete(id);
+        this.expired.add(id);
         removed++;
       }
+    }
+    // Remember at most 100k expired ids (a Set iterates oldest first).
+    for (const id of this.expired) {
+      if (this.expired.size <= 100_000) break;
+      this.expired.delete(id);
     }
     return removed;
   }

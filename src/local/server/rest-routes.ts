@@ -2,6 +2,7 @@ import { randomBytes } from "node:crypto";
 import { stat } from "node:fs/promises";
 import { Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
+import { parseAssignProject, parseSetTtl } from "./codec.js";
 import { badRequest, conflict, HttpError, notFound } from "./http-error.js";
 import { parseJsonBody, readBody, sendEmpty, sendJson } from "./http-io.js";
 import { type CheckpointKind, validateCheckpointName } from "./names.js";
@@ -133,18 +134,12 @@ export function addRestRoutes(
       pattern: "training_runs/:run/checkpoints/:kind/:name/ttl",
       handler: async (ctx) => {
         const rec = checkpointOf(ctx);
-        const body = parseJsonBody(await readBody(ctx.req, opts.maxBodyBytes));
-        const ttl = (body as { ttl_seconds?: unknown } | null)?.ttl_seconds;
+        const { ttlSeconds } = parseSetTtl(
+          parseJsonBody(await readBody(ctx.req, opts.maxBodyBytes)),
+        );
         const next: CheckpointRecord = { ...rec };
-        if (ttl === null || ttl === undefined) {
-          delete next.expiresAt;
-        } else if (typeof ttl === "number" && Number.isInteger(ttl) && ttl > 0) {
-          next.expiresAt = new Date(Date.now() + ttl * 1000).toISOString();
-        } else {
-          throw badRequest(
-            `ttl_seconds must be a positive integer, or null to keep the checkpoint forever; got ${JSON.stringify(ttl)}`,
-          );
-        }
+        if (ttlSeconds === null) delete next.expiresAt;
+        else next.expiresAt = new Date(Date.now() + ttlSeconds * 1000).toISOString();
         await store.updateCheckpoint(next);
         sendEmpty(ctx.res);
       },
@@ -189,13 +184,22 @@ export function addRestRoutes(
       method: "PUT",
       pattern: "sessions/:id/project",
       handler: async (ctx) => {
-        const body = parseJsonBody(await readBody(ctx.req, opts.maxBodyBytes));
-        const projectId = (body as { project_id?: unknown } | null)?.project_id;
-        if (typeof projectId !== "string" || projectId === "") {
-          throw badRequest('send {"project_id": "<non-empty string>"}');
-        }
+        const { projectId } = parseAssignProject(
+          parseJsonBody(await readBody(ctx.req, opts.maxBodyBytes)),
+        );
         await service.setSessionProject(ctx.params.id!, projectId);
         sendEmpty(ctx.res);
+      },
+    })
+    .add({
+      method: "GET",
+      pattern: "sessions/:id/trace_export",
+      handler: async (ctx) => {
+        service.requireSession(ctx.params.id!);
+        sendJson(ctx.res, 200, {
+          status: "failed",
+          error: "trace export is not available on the local server",
+        });
       },
     })
     .add({
