@@ -5,3 +5,4 @@ export * from "./envs/index.js";
 export * from "./client/index.js";
 export * from "./local/engine/io/index.js";
 export * from "./local/engine/index.js";
+export * as wire from "./client/wire/index.js";
