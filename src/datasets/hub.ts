@@ -248,6 +248,26 @@ async function hubCall<T>(what: string, fn: () => Promise<T>): Promise<T> {
   }
 }
 
+const NETWORK_CODES = new Set([
+  "ECONNREFUSED",
+  "ECONNRESET",
+  "ENOTFOUND",
+  "EAI_AGAIN",
+  "ETIMEDOUT",
+  "EHOSTUNREACH",
+  "ENETUNREACH",
+  "UND_ERR_CONNECT_TIMEOUT",
+  "UND_ERR_SOCKET",
+]);
+
+/** fetch() rejects with `TypeError("fetch failed")` whose `cause` carries the socket error code. */
+function isNetworkFailure(err: unknown): boolean {
+  const e = err as { code?: string; cause?: { code?: string }; message?: string } | null;
+  if (e === null || typeof e !== "object") return false;
+  if (NETWORK_CODES.has(e.code ?? "") || NETWORK_CODES.has(e.cause?.code ?? "")) return true;
+  return err instanceof TypeError && /fetch failed|network/i.test(e.message ?? "");
+}
+
 function translateHubError(what: string, err: unknown): Error {
   if (err instanceof HubApiError) {
     if (err.statusCode === 404) {
@@ -264,10 +284,10 @@ function translateHubError(what: string, err: unknown): Error {
       request: `GET ${err.url}`,
     });
   }
-  if (err instanceof TypeError || (err as { code?: string })?.code === "ECONNREFUSED") {
-    return new APIConnectionError(`${what}: cannot reach the hub (${(err as Error).message})`, {
-      cause: err,
-    });
+  if (isNetworkFailure(err)) {
+    const cause = (err as { cause?: { code?: string; message?: string } }).cause;
+    const detail = cause?.code ?? cause?.message ?? (err as Error).message;
+    return new APIConnectionError(`${what}: cannot reach the hub (${detail})`, { cause: err });
   }
   return err instanceof Error ? err : new Error(String(err));
 }

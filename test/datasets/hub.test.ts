@@ -1,8 +1,11 @@
 import { mkdtemp, readdir, rm } from "node:fs/promises";
+import { createServer } from "node:http";
+import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parquetWriteBuffer } from "hyparquet-writer";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { APIConnectionError } from "../../src/client/errors.js";
 import { DatasetNotFoundError } from "../../src/datasets/errors.js";
 import { Gsm8k } from "../../src/datasets/gsm8k.js";
 import { loadHubDataset, selectDataFiles } from "../../src/datasets/hub.js";
@@ -18,6 +21,15 @@ function parquet(columns: Record<string, string[] | number[]>): Uint8Array {
 }
 
 const enc = (s: string) => new TextEncoder().encode(s);
+
+/** A loopback port nobody listens on. */
+async function closedPort(): Promise<number> {
+  const srv = createServer();
+  await new Promise<void>((r) => srv.listen(0, "127.0.0.1", r));
+  const port = (srv.address() as AddressInfo).port;
+  await new Promise<void>((r) => srv.close(() => r()));
+  return port;
+}
 
 const TRAIN = {
   question: ["What is 2+3?", "Tom has 4 apples and eats 1. How many are left?", "What is 10*10?"],
@@ -212,6 +224,19 @@ describe("loadHubDataset against a local hub", () => {
       hubUrl: "http://127.0.0.1:9",
     });
     expect(ds.rows.length).toBe(3);
+  });
+
+  it("an unreachable hub with nothing cached is an APIConnectionError naming the dataset", async () => {
+    const err = await loadHubDataset({
+      repo: "acme/sharded",
+      split: "train",
+      cacheDir: join(cacheRoot, "unreachable"),
+      hubUrl: `http://127.0.0.1:${await closedPort()}`,
+    }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(APIConnectionError);
+    expect((err as Error).message).toMatch(
+      /"acme\/sharded" split "train".*cannot reach the hub \(ECONNREFUSED\)/,
+    );
   });
 
   it("unknown repos and splits give DatasetNotFoundError; bad ids a validation error", async () => {
