@@ -1,0 +1,2 @@
+export * from "./datum.js";
+export * from "./display.js";
