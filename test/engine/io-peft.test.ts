@@ -90,7 +90,13 @@ describe("PEFT names", () => {
 describe("PEFT adapter folders", () => {
   it("round-trips weights and writes a PEFT adapter_config.json", async () => {
     const tensors = adapterTensors();
-    await writePeftAdapter(dir, { baseModelName: "tiny-bytes", rank: R, alpha: 32, tensors });
+    await writePeftAdapter(dir, {
+      baseModelName: "tiny-bytes",
+      rank: R,
+      alpha: 32,
+      tensors,
+      metadata: { lora_seed: "7" },
+    });
     const cfg = JSON.parse(await readFile(join(dir, "adapter_config.json"), "utf8"));
     expect(cfg).toMatchObject({
       peft_type: "LORA",
@@ -113,6 +119,7 @@ describe("PEFT adapter folders", () => {
     expect(back.rank).toBe(R);
     expect(back.alpha).toBe(32);
     expect(back.baseModelName).toBe("tiny-bytes");
+    expect(back.metadata).toEqual({ format: "pt", lora_seed: "7" });
     expect(back.targetModules).toEqual(["q_proj", "v_proj", "down_proj", "lm_head"]);
     expect([...back.tensors.keys()].sort()).toEqual([...tensors.keys()].sort());
     for (const [k, t] of tensors) expect(back.tensors.get(k)?.data).toEqual(t.data);

@@ -82,7 +82,7 @@ export function hfWeightShapes(config: ModelConfig): Map<string, number[]> {
  * naming the first missing or mis-shaped tensor (and how many more there are). Returns the names of
  * tensors present but not used by the engine.
  */
-export function checkWeights(
+export function checkHfWeights(
   config: ModelConfig,
   weights: ReadonlyMap<string, { shape: readonly number[] }>,
   source: string,
@@ -176,6 +176,6 @@ export async function loadHfModelFolder(dir: string): Promise<HfModelFolder> {
   }
   const expected = hfWeightShapes(config);
   const weights = await readSafetensorsFolder(root, { filter: (n) => expected.has(n) });
-  checkWeights(config, weights, root);
+  checkHfWeights(config, weights, root);
   return { config, weights, tokenizerDir: root };
 }

@@ -3,7 +3,7 @@ import { join } from "node:path";
 import { writeDirAtomic } from "../../fs/atomic.js";
 import type { ModelConfig } from "../model/config.js";
 import { toHfConfig } from "./hf-config.js";
-import { checkWeights } from "./hf-folder.js";
+import { checkHfWeights } from "./hf-folder.js";
 import { encodeSafetensorsChunks, type FloatDtype, type TensorToWrite } from "./safetensors.js";
 
 /** Options of {@link writeHfModelFolder}. */
@@ -24,7 +24,7 @@ export interface WriteHfModelOptions {
  * transformers and {@link loadHfModelFolder} can load. The folder appears atomically.
  */
 export async function writeHfModelFolder(dir: string, opts: WriteHfModelOptions): Promise<void> {
-  checkWeights(opts.config, opts.weights, dir);
+  checkHfWeights(opts.config, opts.weights, dir);
   const elem = (opts.dtype ?? "F32") === "F32" ? 4 : 2;
   const names = [...opts.weights.keys()].sort();
   const shards: string[][] = [[]];

@@ -8,6 +8,7 @@ import {
   type FloatDtype,
   type LoadedTensor,
   readSafetensors,
+  readSafetensorsHeader,
   type TensorToWrite,
   writeSafetensors,
 } from "./safetensors.js";
@@ -90,6 +91,8 @@ export interface PeftAdapterSpec {
   tensors: ReadonlyMap<string, TensorToWrite>;
   /** Storage format of the weights. Default F32. */
   dtype?: FloatDtype;
+  /** Extra safetensors metadata (string values; PEFT ignores it). `format: "pt"` is always set. */
+  metadata?: Readonly<Record<string, string>>;
 }
 
 /** A PEFT adapter folder read back. */
@@ -102,6 +105,8 @@ export interface PeftAdapter {
   tensors: Map<string, LoadedTensor>;
   /** The whole `adapter_config.json`. */
   config: Record<string, unknown>;
+  /** The safetensors `__metadata__` of the weights file. */
+  metadata: Record<string, string>;
 }
 
 interface CheckedPair {
@@ -229,7 +234,7 @@ export async function writePeftAdapter(dir: string, spec: PeftAdapterSpec): Prom
   await writeSafetensors(
     join(dir, PEFT_WEIGHTS_FILE),
     spec.tensors,
-    { format: "pt" },
+    { ...spec.metadata, format: "pt" },
     { dtype: spec.dtype ?? "F32" },
   );
   await writeJsonAtomic(join(dir, PEFT_CONFIG_FILE), config);
@@ -301,6 +306,7 @@ export async function readPeftAdapter(dir: string): Promise<PeftAdapter> {
     );
   }
   const weightsPath = join(dir, PEFT_WEIGHTS_FILE);
+  const { metadata } = await readSafetensorsHeader(weightsPath);
   const raw = await readSafetensors(weightsPath);
   const tensors = new Map<string, LoadedTensor>();
   for (const [key, t] of raw) {
@@ -320,6 +326,7 @@ export async function readPeftAdapter(dir: string): Promise<PeftAdapter> {
     targetModules,
     tensors,
     config,
+    metadata,
   };
 }
 
