@@ -182,8 +182,9 @@ function cleanLatex(answer: string): string {
   s = unwrapTextCommands(s);
   s = s.replace(/\\[dt]frac/g, "\\frac");
   s = s.replace(/\\left\b|\\right\b|\\big\b|\\Big\b/g, "");
-  s = s.replace(/\^\s*\{\s*\\circ\s*\}|\^\s*\\circ|\\circ|\\degree|°/g, " ");
-  s = s.replace(/\\[!,;:]|\\quad|\\qquad|~/g, " ");
+  // A unit word, so that "40^\circ F" reads as 40 followed by units.
+  s = s.replace(/\^\s*\{\s*\\circ\s*\}|\^\s*\\circ|\\circ|\\degree|°/g, " degrees ");
+  s = s.replace(/\\[!,;: ]|\\quad|\\qquad|~/g, " ");
   s = s.replace(/\{,\}/g, ","); // 1{,}000
   s = s.replace(/\\\$|\$/g, "");
   s = s.replace(/\\%/g, "%");
@@ -226,6 +227,11 @@ export function readNumericAnswer(answer: string): NumericAnswer | null {
 function readNumericCleaned(cleaned: string): NumericAnswer | null {
   let s = cleaned;
   if (s === "") return null;
+  // "3 \times 5 = 15": a worked arithmetic chain; the value is its right-hand end.
+  const eq = s.lastIndexOf("=");
+  if (eq > 0 && /^[\d\s.,+\-*/()]+$/.test(s.slice(0, eq).replace(/=/g, ""))) {
+    s = s.slice(eq + 1).trim();
+  }
   // Parenthesised single value: "(5)".
   const paren = /^\(([^(),]*)\)$/.exec(s);
   if (paren !== null) s = paren[1]!.trim();
@@ -239,7 +245,7 @@ function readNumericCleaned(cleaned: string): NumericAnswer | null {
 
   // Strip units and words around a lone number: "12 apples", "$5 per hour", "about 3.5 km^2".
   const m =
-    /^((?:[A-Za-z][A-Za-z'’]*\s+)*?)([-+]?(?:\d[\d,]*(?:\.\d+)?|\.\d+)(?:\s+\d+\/\d+)?(?:\s*\\frac\s*\{\d+\}\s*\{\d+\})?)\s*(%?)\s*([A-Za-z][A-Za-z\s'’/.-]*(?:\^\s*\{?\d\}?)?)?$/.exec(
+    /^((?:[A-Za-z][A-Za-z'’]*\s+)*?)([-+]?(?:\\frac\s*\{[^{}]+\}\s*\{[^{}]+\}|\d+\s*\/\s*\d+(?![\d.])|(?:\d[\d,]*(?:\.\d+)?|\.\d+)(?:\s+\d+\/\d+)?(?:\s*\\frac\s*\{\d+\}\s*\{\d+\})?))\s*(%?)\s*([A-Za-z(][A-Za-z\s'’/.()-]*(?:\^\s*\{?\d\}?)?)?$/.exec(
       s,
     );
   if (m === null) return null;
@@ -253,7 +259,7 @@ function readNumericCleaned(cleaned: string): NumericAnswer | null {
   if (parsed === null) return null;
   let value = parsed.value;
   if (tail !== "") {
-    const firstWord = tail.split(/[\s^]+/)[0]!;
+    const firstWord = tail.replace(/^\(/, "").split(/[\s^)]+/)[0]!;
     const scale = SCALE_WORDS[firstWord];
     if (scale !== undefined) {
       value = value.mul(Rational.fromBigInt(scale));

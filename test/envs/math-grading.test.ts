@@ -136,6 +136,14 @@ describe("gradeAnswer: hand-written cases", () => {
     ["007", "7"],
     ["\\frac{3}{2}", "1\\frac{1}{2}"],
     ["\\text{Yes}", "yes"],
+    ["18\\ \\text{dollars}", "18"],
+    ["40^{\\circ} \\text{F}", "40"],
+    ["\\frac{7}{2} \\text{ hours}", "3.5"],
+    ["7/2 hours", "3.5"],
+    ["18 (dollars)", "18"],
+    ["3 \\times 5 = 15", "15"],
+    ["6\\,000", "6000"],
+    ["1{,}000{,}000", "1000000"],
   ];
   const wrong: [string, string][] = [
     ["41", "42"],
@@ -165,6 +173,8 @@ describe("gradeAnswer: hand-written cases", () => {
     ["5\\pi", "5"],
     ["1.000", "1000"], // a decimal point, not a European thousands separator
     ["\\text{No}", "yes"],
+    ["2x = 10", "10"], // the left side has a variable: not an arithmetic chain
+    ["3 \\times 5 = 16", "15"],
   ];
   it(`has at least 60 hand-written cases (${correct.length + wrong.length})`, () => {
     expect(correct.length + wrong.length).toBeGreaterThanOrEqual(60);
