@@ -12,7 +12,15 @@ import { ceData, engineData, makeAdapter, makeModel, TINY_LLAMA, TINY_QWEN3 } fr
  * The model on the WebAssembly kernels against the same model on the JS reference kernels.
  * Float32 accumulation order differs, so agreement is to float32 rounding of O(1) quantities.
  */
-const WIDE: ModelConfig = { ...TINY_QWEN3, vocabSize: 300, hiddenSize: 64, intermediateSize: 96, numHeads: 4, numKvHeads: 2, headDim: 16 };
+const WIDE: ModelConfig = {
+  ...TINY_QWEN3,
+  vocabSize: 300,
+  hiddenSize: 64,
+  intermediateSize: 96,
+  numHeads: 4,
+  numKvHeads: 2,
+  headDim: 16,
+};
 
 describe.each([
   ["qwen3", TINY_QWEN3],
@@ -65,9 +73,16 @@ describe.each([
     });
     for (const s of res.sequences) {
       const seq = [...prompt, ...s.tokens];
-      const data = engineData([makeDatum(seq.slice(0, -1), { target_tokens: seq.slice(1), weights: seq.slice(1).map(() => 1) })]);
-      const lp = forwardBackward(m, ad, data, "cross_entropy", undefined, true, 1024).lossFnOutputs[0]!.logprobs!.data;
-      for (let i = 0; i < s.tokens.length; i++) expect(Math.abs(s.logprobs![i]! - lp[prompt.length - 1 + i]!)).toBeLessThan(1e-4);
+      const data = engineData([
+        makeDatum(seq.slice(0, -1), {
+          target_tokens: seq.slice(1),
+          weights: seq.slice(1).map(() => 1),
+        }),
+      ]);
+      const lp = forwardBackward(m, ad, data, "cross_entropy", undefined, true, 1024)
+        .lossFnOutputs[0]!.logprobs!.data;
+      for (let i = 0; i < s.tokens.length; i++)
+        expect(Math.abs(s.logprobs![i]! - lp[prompt.length - 1 + i]!)).toBeLessThan(1e-4);
     }
   });
 });

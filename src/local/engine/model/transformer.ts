@@ -62,17 +62,69 @@ export interface ForwardState {
   readonly scratch: Scratch;
 }
 
-/** Tracks kernel-heap allocations so a pass can free them all at once. */
+/**
+ * Kernel-heap buffers kept between passes, by exact length. Training repeats the same shapes every
+ * step, so reusing buffers skips the heap's zero-fill; every buffer a pass takes from the pool is
+ * fully written before it is read. Beyond `maxBytes` the pool frees instead of keeping.
+ */
+export class BufferPool {
+  private readonly free = new Map<number, Float32Array[]>();
+  private bytes = 0;
+  constructor(
+    private readonly kernels: Kernels,
+    private readonly maxBytes = 1 << 30,
+  ) {}
+  take(n: number): Float32Array {
+    const list = this.free.get(n);
+    const b = list?.pop();
+    if (b) {
+      this.bytes -= n * 4;
+      return b;
+    }
+    return this.kernels.alloc(n);
+  }
+  give(b: Float32Array): void {
+    if (this.bytes + b.length * 4 > this.maxBytes) {
+      this.kernels.free(b);
+      return;
+    }
+    let list = this.free.get(b.length);
+    if (!list) {
+      list = [];
+      this.free.set(b.length, list);
+    }
+    list.push(b);
+    this.bytes += b.length * 4;
+  }
+  /** Return every pooled buffer to the kernel heap. */
+  clear(): void {
+    for (const list of this.free.values()) for (const b of list) this.kernels.free(b);
+    this.free.clear();
+    this.bytes = 0;
+  }
+}
+
+/**
+ * The buffers of one pass, released together. Buffers come from a `BufferPool` when one is given
+ * (then they are NOT zeroed: callers must write before reading), else from `kernels.alloc`.
+ */
 export class Scratch {
   private readonly bufs: Float32Array[] = [];
-  constructor(private readonly kernels: Kernels) {}
+  constructor(
+    private readonly kernels: Kernels,
+    private readonly pool?: BufferPool,
+  ) {}
   alloc(n: number): Float32Array {
-    const b = this.kernels.alloc(Math.max(n, 1));
+    const len = Math.max(n, 1);
+    const b = this.pool ? this.pool.take(len) : this.kernels.alloc(len);
     this.bufs.push(b);
     return b.length === n ? b : b.subarray(0, n);
   }
   release(): void {
-    for (const b of this.bufs) this.kernels.free(b);
+    for (const b of this.bufs) {
+      if (this.pool) this.pool.give(b);
+      else this.kernels.free(b);
+    }
     this.bufs.length = 0;
   }
 }
@@ -92,6 +144,8 @@ export class Transformer {
   readonly kernels: Kernels;
   readonly weights: BaseWeights;
   private readonly invFreq: Float64Array | null;
+  /** Reused activation buffers (see `BufferPool`). */
+  readonly pool: BufferPool;
 
   constructor(kernels: Kernels, config: ModelConfig, weights: BaseWeights) {
     if (config.numHeads % config.numKvHeads !== 0) {
@@ -103,6 +157,12 @@ export class Transformer {
     this.config = config;
     this.weights = weights;
     this.invFreq = config.ropeScaling ? ropeInvFreq(config) : null;
+    this.pool = new BufferPool(kernels);
+  }
+
+  /** Scratch space for one pass, backed by the model's buffer pool. */
+  scratch(): Scratch {
+    return new Scratch(this.kernels, this.pool);
   }
 
   get qDim(): number {
@@ -139,7 +199,7 @@ export class Transformer {
     const c = this.config;
     const rows = tokens.length;
     const d = c.hiddenSize;
-    const scratch = new Scratch(K);
+    const scratch = this.scratch();
     const positions = new Int32Array(rows);
     for (const s of spans)
       for (let i = 0; i < s.len; i++) positions[s.start + i] = (s.cacheOffset ?? 0) + i;
@@ -483,7 +543,7 @@ export class Transformer {
     const qd = this.qDim;
     const kvd = this.kvDim;
     const sc = adapter?.scale ?? 0;
-    const s = new Scratch(K);
+    const s = this.scratch();
     try {
       const dx = s.alloc(rows * d);
       K.rmsNormBackward(dxf, state.xLast, this.weights.finalNorm, state.rstdF, dx, rows, d);
@@ -656,6 +716,7 @@ export class Transformer {
 
   /** Free the base weights (the model is unusable afterwards). */
   dispose(): void {
+    this.pool.clear();
     freeBaseWeights(this.kernels, this.weights);
   }
 }

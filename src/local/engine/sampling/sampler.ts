@@ -6,7 +6,7 @@ import { randomSeed, SeededRng } from "../model/prng.js";
 import {
   headBlockRows,
   type KvCache,
-  Scratch,
+  type Scratch,
   type SeqSpan,
   type Transformer,
 } from "../model/transformer.js";
@@ -60,7 +60,7 @@ export function sample(
   const V = c.vocabSize;
   const r = resolve(req, V, c.eosTokenIds);
   const T = req.prompt.length;
-  const s = new Scratch(model.kernels);
+  const s = model.scratch();
   try {
     const capacity = T + r.maxTokens;
     const prefix = model.allocCache(capacity, s);

@@ -2,7 +2,7 @@ import type { ForwardBackwardOutput } from "../../../client/types/outputs.js";
 import type { LossFnConfig } from "../../../client/types/params.js";
 import { TensorData } from "../../../client/types/tensor-data.js";
 import type { LoraAdapter } from "../model/lora.js";
-import { headBlockRows, Scratch, type Transformer } from "../model/transformer.js";
+import { headBlockRows, type Transformer } from "../model/transformer.js";
 import type { EngineDatum } from "./datum.js";
 import { lossBlock } from "./losses.js";
 import { prepareBatch } from "./validate.js";
@@ -33,7 +33,7 @@ export function forwardBackward(
   const backward = !forwardOnly && adapter !== null;
   const K = model.kernels;
   const state = model.forward(batch.tokens, batch.spans, adapter, backward);
-  const s = new Scratch(K);
+  const s = model.scratch();
   try {
     const rows = state.rows;
     const V = c.vocabSize;
