@@ -152,15 +152,25 @@ export class SizedWriter {
 
   /** Each int32 widened to a little-endian int64, without a length prefix. */
   rawInt64FromInt32(a: Int32Array): this {
-    const view = this.view;
-    let p = this.pos;
-    for (let i = 0; i < a.length; i++) {
-      const v = a[i]!;
-      view.setInt32(p, v, true);
-      view.setInt32(p + 4, v >> 31, true);
-      p += 8;
+    const n = a.length;
+    const at = this.buf.byteOffset + this.pos;
+    if (LITTLE_ENDIAN) {
+      // Fill an aligned int32 view directly (lo, hi pairs), or a scratch array copied in once.
+      const aligned = (at & 3) === 0;
+      const out = aligned ? new Int32Array(this.buf.buffer, at, 2 * n) : new Int32Array(2 * n);
+      for (let i = 0, j = 0; i < n; i++, j += 2) {
+        const v = a[i]!;
+        out[j] = v;
+        out[j + 1] = v >> 31;
+      }
+      if (!aligned) this.buf.set(new Uint8Array(out.buffer), this.pos);
+    } else {
+      for (let i = 0; i < n; i++) {
+        this.view.setInt32(this.pos + 8 * i, a[i]!, true);
+        this.view.setInt32(this.pos + 8 * i + 4, a[i]! >> 31, true);
+      }
     }
-    this.pos = p;
+    this.pos += 8 * n;
     return this;
   }
 
@@ -227,12 +237,25 @@ export function int32View(bytes: Uint8Array, path: string): Int32Array {
  */
 export function int64ToInt32(bytes: Uint8Array, path: string): Int32Array {
   checkMultiple(bytes, 8, path);
+  const n = bytes.byteLength / 8;
+  const out = new Int32Array(n);
+  if (LITTLE_ENDIAN) {
+    const src = bytes.byteOffset % 4 === 0 ? bytes : bytes.slice();
+    const words = new Int32Array(src.buffer, src.byteOffset, 2 * n);
+    for (let i = 0, j = 0; i < n; i++, j += 2) {
+      const lo = words[j]!;
+      if (words[j + 1] !== lo >> 31) {
+        const v = new DataView(src.buffer, src.byteOffset).getBigInt64(j * 4, true);
+        throw new WireDecodeError(`int64 value ${v} at index ${i} does not fit in int32`, path);
+      }
+      out[i] = lo;
+    }
+    return out;
+  }
   const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  const out = new Int32Array(bytes.byteLength / 8);
-  for (let i = 0; i < out.length; i++) {
+  for (let i = 0; i < n; i++) {
     const lo = dv.getInt32(i * 8, true);
-    const hi = dv.getInt32(i * 8 + 4, true);
-    if (hi !== lo >> 31) {
+    if (dv.getInt32(i * 8 + 4, true) !== lo >> 31) {
       throw new WireDecodeError(
         `int64 value ${dv.getBigInt64(i * 8, true)} at index ${i} does not fit in int32`,
         path,
