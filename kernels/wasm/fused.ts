@@ -301,7 +301,7 @@ function rowLogSumExp(x: usize, V: i32): f64 {
     const xb = ptr(x, b0);
     let vm = f32x4.splat(-Infinity);
     let j = 0;
-    for (; j + 4 <= len; j += 4) vm = f32x4.max(vm, v128.load(xb + ((<usize>j) << 2)));
+    for (; j + 4 <= len; j += 4) vm = f32x4.pmax(vm, v128.load(xb + ((<usize>j) << 2)));
     let bm = hmax4(vm);
     for (; j < len; j++) bm = max(bm, load<f32>(ptr(xb, j)));
     if (bm == -Infinity) continue;

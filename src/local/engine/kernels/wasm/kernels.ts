@@ -1,10 +1,10 @@
-import { TinkerValidationError } from "../../../../client/errors.js";
+import { TinkerError, TinkerValidationError } from "../../../../client/errors.js";
 import type { AdamWParams, AttentionParams, GemmParams, Kernels } from "../types.js";
 import { compiledModule, type WasmKernelVariant } from "./binaries.js";
 import { instantiate, SUMSQ_CHUNK } from "./exports.js";
 import { WasmHeap } from "./heap.js";
 import { ARGS_BYTES, CONTROL_BYTES, MAX_THREADS, ThreadPool } from "./pool.js";
-import { wasmApi } from "./wasm-api.js";
+import { type WasmMemory, wasmApi } from "./wasm-api.js";
 
 const PAGE = 65536;
 /** 65536 pages = 4 GiB, the wasm32 limit; a shared memory reserves address space, not RAM. */
@@ -13,6 +13,24 @@ const MAX_PAGES = 65536;
 /** Work (multiply-adds or elements) below which a call runs on the calling thread alone. */
 const GEMM_PARALLEL_MACS = 1 << 20;
 const ELEMENTWISE_PARALLEL = 1 << 16;
+
+/**
+ * A shared memory with the largest maximum the process can reserve (address space only; pages are
+ * committed as the heap grows).
+ */
+function createSharedMemory(): WasmMemory {
+  let lastError: unknown;
+  for (const maximum of [MAX_PAGES, MAX_PAGES / 4, MAX_PAGES / 16]) {
+    try {
+      return new wasmApi.Memory({ initial: 1, maximum, shared: true });
+    } catch (err) {
+      lastError = err;
+    }
+  }
+  throw new TinkerError("wasm kernels: cannot create a shared WebAssembly.Memory", {
+    cause: lastError,
+  });
+}
 
 function isInt(x: number): boolean {
   return Number.isSafeInteger(x);
@@ -52,7 +70,7 @@ export class WasmKernels implements Kernels {
     this.name = variant;
     this.threads = threads;
     const mod = compiledModule(variant);
-    const memory = new wasmApi.Memory({ initial: 1, maximum: MAX_PAGES, shared: true });
+    const memory = createSharedMemory();
     // The module's static data sits below heapBase; instantiate once to learn it, then lay out
     // control block, arguments, per-thread scratch and the heap after it.
     const probe = instantiate(mod, memory, 0);
