@@ -1,6 +1,7 @@
 import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
 import { TinkerValidationError } from "../../src/client/errors.js";
+import { Prng } from "../../src/datasets/prng.js";
 import {
   boxedAnswerGrader,
   extractBoxed,
@@ -276,6 +277,34 @@ describe("GSM8K test set", () => {
       const response = `Let me compute. ... So the final answer is \\boxed{\\$${pretty}}.`;
       if (!boxedAnswerGrader.grade(response, a).correct) failures.push(`boxed ${a}`);
       if (gradeAnswer(String(n + 1), a)) failures.push(`off-by-one ${a}`);
+    }
+    expect(failures).toEqual([]);
+  });
+});
+
+describe("randomised formats of the same number", () => {
+  it("every formatting of n grades equal to n, and n never equals a different number", () => {
+    const rng = new Prng(11);
+    const formats: ((n: number) => string)[] = [
+      (n) => String(n),
+      (n) => n.toLocaleString("en-US"),
+      (n) => `\\$${n.toLocaleString("en-US")}`,
+      (n) => `${n}.00`,
+      (n) => `${n} \\text{ dollars}`,
+      (n) => `\\text{${n} apples}`,
+      (n) => `x = ${n}`,
+      (n) => `\\frac{${2 * n}}{2}`,
+      (n) => `\\boxed{${n}}`,
+      (n) => (n < 0 ? `-\\$${-n}` : `\\$${n}`),
+    ];
+    const failures: string[] = [];
+    for (let i = 0; i < 3000; i++) {
+      const n = rng.intBetween(0, 5_000_000) - 1_000_000;
+      const f = formats[rng.nextInt(formats.length)]!;
+      const given = f(n);
+      if (!gradeAnswer(given, String(n))) failures.push(`${given} != ${n}`);
+      const other = n + 1 + rng.nextInt(1000);
+      if (gradeAnswer(given, String(other))) failures.push(`${given} == ${other}`);
     }
     expect(failures).toEqual([]);
   });
