@@ -6,3 +6,7 @@ export * from "./client/index.js";
 export * from "./local/engine/io/index.js";
 export * from "./local/engine/index.js";
 export * as wire from "./client/wire/index.js";
+export * from "./tokenizers/index.js";
+export * from "./renderers/index.js";
+export * from "./supervised/index.js";
+export * from "./completers/index.js";

@@ -1,2 +1,8 @@
+// `StopCondition` stays module-internal: the envs area exports the same alias from the root.
 export * from "./tinker.js";
-export * from "./types.js";
+export type {
+  MessageCompleter,
+  SamplingClientLike,
+  TokenCompleter,
+  TokensWithLogprobs,
+} from "./types.js";
