@@ -3,8 +3,9 @@ import { TinkerValidationError } from "../../src/client/errors.js";
 import { makeDatum } from "../../src/client/types/datum.js";
 import type { SamplingParams } from "../../src/client/types/params.js";
 import type { LoraAdapter } from "../../src/local/engine/model/lora.js";
+import { SeededRng } from "../../src/local/engine/model/prng.js";
 import { Scratch, type Transformer } from "../../src/local/engine/model/transformer.js";
-import { argmax } from "../../src/local/engine/sampling/choose-token.js";
+import { argmax, nucleus } from "../../src/local/engine/sampling/choose-token.js";
 import { type SampleRequest, sample } from "../../src/local/engine/sampling/sampler.js";
 import { forwardBackward } from "../../src/local/engine/train/forward-backward.js";
 import { engineData, makeAdapter, makeModel, TINY_LLAMA, TINY_QWEN3 } from "./fixtures.js";
@@ -170,4 +171,29 @@ describe("sampling validation", () => {
       expect((err as TinkerValidationError).field).toBe(field);
     });
   }
+});
+
+describe("nucleus (top-p set)", () => {
+  it("equals the naive sort-and-accumulate set, with ties and a large vocabulary", () => {
+    const rng = new SeededRng(3);
+    for (const [n, p] of [
+      [10, 0.5],
+      [5000, 0.9],
+      [50_000, 0.95],
+      [300, 0.3],
+    ] as const) {
+      const w = Float64Array.from({ length: n }, () => Math.exp(4 * rng.normal()));
+      for (let i = 0; i < n; i += 7) w[i] = w[0]!; // ties
+      const total = w.reduce((a, b) => a + b, 0);
+      const order = Array.from({ length: n }, (_, i) => i).sort((a, b) => w[b]! - w[a]! || a - b);
+      const naive: number[] = [];
+      let cum = 0;
+      for (const j of order) {
+        if (cum >= p * total) break;
+        naive.push(j);
+        cum += w[j]!;
+      }
+      expect(nucleus(w, p * total)).toEqual(naive);
+    }
+  });
 });

@@ -48,18 +48,10 @@ export function chooseToken(row: Float32Array, p: TokenChoiceParams, rng: Seeded
     total += e;
   }
   if (p.topP < 1) {
-    const order = Array.from({ length: n }, (_, j) => j).sort(
-      (a, b) => w[b]! - w[a]! || idx(a) - idx(b),
-    );
-    let cum = 0;
-    let kept = 0;
-    for (const j of order) {
-      cum += w[j]!;
-      kept++;
-      if (cum >= p.topP * total) break;
-    }
-    const keep = order.slice(0, kept);
-    let u = rng.nextFloat() * cum;
+    const keep = nucleus(w, p.topP * total);
+    let mass = 0;
+    for (const j of keep) mass += w[j]!;
+    let u = rng.nextFloat() * mass;
     for (const j of keep) {
       u -= w[j]!;
       if (u < 0) return idx(j);
@@ -72,6 +64,58 @@ export function chooseToken(row: Float32Array, p: TokenChoiceParams, rng: Seeded
     if (u < 0) return idx(j);
   }
   return idx(n - 1);
+}
+
+/**
+ * The smallest set of positions with the largest weights whose sum reaches `target`, most likely
+ * first. Exact without sorting the whole vocabulary: bisect a weight threshold until few
+ * candidates straddle it, then sort only those.
+ */
+export function nucleus(w: Float64Array, target: number): number[] {
+  let hi = 0;
+  for (let j = 0; j < w.length; j++) if (w[j]! > hi) hi = w[j]!;
+  // Invariants: mass(w >= lo) >= target, and mass(w >= hi) < target so every weight >= hi is in.
+  let lo = 0;
+  hi = hi * (1 + 1e-9) + Number.MIN_VALUE;
+  let countLo = w.length;
+  let countHi = 0;
+  for (let it = 0; it < 200 && countLo - countHi > 64; it++) {
+    const mid = 0.5 * (lo + hi);
+    if (mid <= lo || mid >= hi) break;
+    let m = 0;
+    let c = 0;
+    for (let k = 0; k < w.length; k++) {
+      if (w[k]! >= mid) {
+        m += w[k]!;
+        c++;
+      }
+    }
+    if (m >= target) {
+      lo = mid;
+      countLo = c;
+    } else {
+      hi = mid;
+      countHi = c;
+    }
+  }
+  const sure: number[] = [];
+  const maybe: number[] = [];
+  for (let j = 0; j < w.length; j++) {
+    if (w[j]! >= hi) sure.push(j);
+    else if (w[j]! >= lo) maybe.push(j);
+  }
+  const byWeight = (a: number, b: number) => w[b]! - w[a]! || a - b;
+  sure.sort(byWeight);
+  maybe.sort(byWeight);
+  const out = sure;
+  let cum = 0;
+  for (const j of out) cum += w[j]!;
+  for (const j of maybe) {
+    if (cum >= target) break;
+    out.push(j);
+    cum += w[j]!;
+  }
+  return out;
 }
 
 /** Indices of the k largest values (ascending index order; ties at the threshold by index). */
