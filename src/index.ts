@@ -10,3 +10,4 @@ export * from "./tokenizers/index.js";
 export * from "./renderers/index.js";
 export * from "./supervised/index.js";
 export * from "./completers/index.js";
+export * from "./local/server/index.js";
