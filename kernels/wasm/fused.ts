@@ -209,7 +209,8 @@ function expScaled(s: usize, n: i32, scale: f32, shift: f32): void {
   for (; j < n; j++) store<f32>(ptr(s, j), exp1(load<f32>(ptr(s, j)) * scale - shift));
 }
 
-// Causal GQA forward. Query rows are dealt round-robin to threads (causal rows grow in cost).
+// Causal GQA forward. (head, query row) units are dealt round-robin to threads: causal rows grow in
+// cost along the sequence, and a single decode row still splits across heads.
 export function attention_fwd(
   q: usize, k: usize, v: usize, out: usize, lse: usize,
   T: i32, kvLen: i32, H: i32, KVH: i32, D: i32, scale: f32, tid: i32, nthr: i32,
@@ -217,9 +218,12 @@ export function attention_fwd(
   const group = H / KVH;
   const scores = scratchPtr;
   const offset = kvLen - T;
-  for (let h = 0; h < H; h++) {
+  const units = H * T;
+  for (let u = tid; u < units; u += nthr) {
+    const h = u / T;
+    const i = u - h * T;
     const g = h / group;
-    for (let i = tid; i < T; i += nthr) {
+    {
       const qi = ptr(q, (i * H + h) * D);
       const n = offset + i + 1;
       let mx: f32 = -Infinity;

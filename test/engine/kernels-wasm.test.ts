@@ -681,6 +681,41 @@ describe.each(variants)("wasm kernels (relaxedSimd=$relaxedSimd)", ({ relaxedSim
       expectBitEqual(res.slice(5), res.slice(0, 5), "attention 2 threads vs 1");
     });
 
+    it("splits one decode row with a long KV cache across heads, bit-identical and exact", () => {
+      const s: AttnShape = { T: 1, L: 3000, H: 8, KVH: 2, D: 64, scale: 0.125 };
+      const res: Float32Array[] = [];
+      for (const K of [K1, K2]) {
+        const q = filled(K, s.H * s.D, 1, 4);
+        const k = filled(K, s.L * s.KVH * s.D, 2, 4);
+        const v = filled(K, s.L * s.KVH * s.D, 3, 2);
+        const out = K.alloc(s.H * s.D);
+        const lse = K.alloc(s.H);
+        K.attentionForward({
+          q,
+          k,
+          v,
+          out,
+          lse,
+          seqLen: 1,
+          kvLen: s.L,
+          nHeads: s.H,
+          nKvHeads: s.KVH,
+          headDim: s.D,
+          scale: s.scale,
+        });
+        res.push(Float32Array.from(out), Float32Array.from(lse));
+        const ref = refAttention(f64(q), f64(k), f64(v), s);
+        const scoreMag = s.D * 4 * s.scale;
+        expectClose(
+          out,
+          ref.out,
+          (s.D + s.L + 16) * U * (1 + scoreMag) * maxAbs(v) * 2,
+          "decode out",
+        );
+      }
+      expectBitEqual(res.slice(2), res.slice(0, 2), "decode attention 2 threads vs 1");
+    });
+
     it("rejects inconsistent shapes", () => {
       const b = K1.alloc(64);
       const p = {

@@ -364,7 +364,7 @@ export class WasmKernels implements Kernels {
       p.scale,
     ];
     const work = H * T * (L - T / 2) * D;
-    this.pool.run("attention_fwd", args, T > 1 && work >= GEMM_PARALLEL_MACS);
+    this.pool.run("attention_fwd", args, H * T > 1 && work >= GEMM_PARALLEL_MACS);
   }
 
   attentionBackward(
