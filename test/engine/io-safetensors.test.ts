@@ -65,6 +65,17 @@ describe("safetensors reading", () => {
     expect(h.tensors.get("c")?.dataOffsets).toEqual([14, 24]);
   });
 
+  it("reads 16-bit tensors in bounded chunks with the same result", async () => {
+    const p = join(dir, "m.safetensors");
+    await writeFile(p, handMade(MIXED_HEADER, MIXED_DATA));
+    const whole = await readSafetensors(p);
+    for (const chunkBytes of [2, 3, 4, 6]) {
+      const chunked = await readSafetensors(p, { chunkBytes });
+      for (const [k, t] of whole)
+        expect(chunked.get(k)?.data, `${k} @${chunkBytes}`).toEqual(t.data);
+    }
+  });
+
   it("decodes from memory, also at an odd byte offset, and honours a filter", () => {
     const bytes = handMade(MIXED_HEADER, MIXED_DATA);
     const shifted = new Uint8Array(bytes.length + 1);

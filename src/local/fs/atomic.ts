@@ -4,6 +4,8 @@ import { mkdir, open, readdir, rename, rm, stat } from "node:fs/promises";
 import { homedir } from "node:os";
 import { basename, dirname, join } from "node:path";
 
+const MAX_WRITE_BYTES = 1 << 28;
+
 /** Bytes accepted by {@link writeFileAtomic}: a whole buffer/string, or chunks produced lazily. */
 export type AtomicFileData = string | Uint8Array | Iterable<Uint8Array> | AsyncIterable<Uint8Array>;
 
@@ -44,13 +46,16 @@ export async function writeFileAtomic(
   const handle = await open(tmp, "wx", opts.mode ?? 0o644);
   let closed = false;
   try {
-    if (typeof data === "string" || data instanceof Uint8Array) {
+    if (typeof data === "string") {
       await handle.writeFile(data);
     } else {
-      for await (const chunk of data as AsyncIterable<Uint8Array>) {
+      const chunks = data instanceof Uint8Array ? [data] : (data as AsyncIterable<Uint8Array>);
+      for await (const chunk of chunks) {
         let off = 0;
         while (off < chunk.byteLength) {
-          const { bytesWritten } = await handle.write(chunk, off, chunk.byteLength - off);
+          // Bounded writes: Node rejects single writes over 2 GiB.
+          const len = Math.min(chunk.byteLength - off, MAX_WRITE_BYTES);
+          const { bytesWritten } = await handle.write(chunk, off, len);
           off += bytesWritten;
         }
       }

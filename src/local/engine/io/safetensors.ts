@@ -56,6 +56,8 @@ const DTYPE_SIZES: Record<string, number> = {
 };
 
 const MAX_HEADER_BYTES = 100_000_000;
+/** Largest single read (Node rejects reads over 2 GiB; smaller chunks also bound scratch memory). */
+const MAX_IO_BYTES = 1 << 26;
 
 function isFloatDtype(d: string): d is FloatDtype {
   return d === "F32" || d === "F16" || d === "BF16";
@@ -217,7 +219,8 @@ async function readExactly(
 ): Promise<void> {
   let off = 0;
   while (off < into.byteLength) {
-    const { bytesRead } = await fh.read(into, off, into.byteLength - off, position + off);
+    const want = Math.min(into.byteLength - off, MAX_IO_BYTES);
+    const { bytesRead } = await fh.read(into, off, want, position + off);
     if (bytesRead === 0)
       throw new ModelFileError(file, `unexpected end of file at byte ${position + off}`);
     off += bytesRead;
@@ -228,6 +231,8 @@ async function readExactly(
 export interface ReadSafetensorsOptions {
   /** Load only tensors for which this returns true (others are not read at all). */
   filter?: (name: string) => boolean;
+  /** Largest read (and 16-bit scratch buffer) in bytes; rounded down to even. Default 64 MiB. */
+  chunkBytes?: number;
 }
 
 function widen(dtype: FloatDtype, bytes: Uint8Array, numel: number, out: Float32Array): void {
@@ -255,8 +260,8 @@ function checkLoadable(name: string, entry: SafetensorsEntry, file: string): Flo
 
 /**
  * Read every (selected) tensor of a safetensors file, widening F16/BF16 to float32. F32 data is
- * read straight into the result arrays; 16-bit data goes through one scratch buffer per tensor, so
- * peak memory is the float32 result plus the largest 16-bit tensor.
+ * read straight into the result arrays; 16-bit data is read in chunks of at most 64 MiB through
+ * one scratch buffer, so peak memory is the float32 result plus 64 MiB.
  */
 export async function readSafetensors(
   path: string,
@@ -265,6 +270,8 @@ export async function readSafetensors(
   const header = await readSafetensorsHeader(path);
   const out = new Map<string, LoadedTensor>();
   const fh = await openOrExplain(path);
+  let scratch: Uint8Array | undefined;
+  const step = Math.max(2, Math.floor((opts.chunkBytes ?? MAX_IO_BYTES) / 2) * 2);
   try {
     for (const [name, entry] of header.tensors) {
       if (opts.filter && !opts.filter(name)) continue;
@@ -272,9 +279,19 @@ export async function readSafetensors(
       const numel = entry.shape.reduce((a, b) => a * b, 1);
       const data = new Float32Array(numel);
       const [begin, end] = entry.dataOffsets;
-      const bytes = dtype === "F32" ? new Uint8Array(data.buffer) : new Uint8Array(end - begin);
-      await readExactly(fh, bytes, header.dataStart + begin, path);
-      if (dtype !== "F32") widen(dtype, bytes, numel, data);
+      if (dtype === "F32") {
+        await readExactly(fh, new Uint8Array(data.buffer), header.dataStart + begin, path);
+      } else {
+        const total = end - begin;
+        const size = Math.min(step, total);
+        if (!scratch || scratch.byteLength < size) scratch = new Uint8Array(size);
+        for (let off = 0; off < total; off += step) {
+          const n = Math.min(step, total - off);
+          const chunk = scratch.subarray(0, n);
+          await readExactly(fh, chunk, header.dataStart + begin + off, path);
+          widen(dtype, chunk, n / 2, data.subarray(off / 2, (off + n) / 2));
+        }
+      }
       out.set(name, { dtype, shape: [...entry.shape], data });
     }
   } finally {
