@@ -7,7 +7,7 @@ import {
   TinkerError,
   TinkerValidationError,
 } from "./errors.js";
-import { parseTinkerPath } from "./internal/wire-bridge.js";
+import { bodies, parseTinkerPath } from "./internal/wire-bridge.js";
 import type { ClientHolder } from "./session.js";
 
 export type AccessScope = "owned" | "accessible";
@@ -211,7 +211,7 @@ export class RestClient {
     const res = await this.call("weights_info", {
       method: "POST",
       path: "/api/v1/weights_info",
-      json: { tinker_path: path },
+      json: bodies.weightsInfoBody(path),
       signal: opts.signal,
       ...(opts.apiKey ? { apiKey: opts.apiKey } : {}),
     });
@@ -387,7 +387,7 @@ export class RestClient {
     await this.call("set_checkpoint_ttl", {
       method: "PUT",
       path: `/api/v1/training_runs/${p.trainingRunId}/checkpoints/${p.checkpointId}/ttl`,
-      json: { ttl_seconds: ttlSeconds },
+      json: bodies.setTtlBody(ttlSeconds),
       signal: opts.signal,
     });
   }
@@ -430,7 +430,7 @@ export class RestClient {
     await this.call("assign_session_project", {
       method: "PUT",
       path: `/api/v1/sessions/${sessionId}/project`,
-      json: { project_id: projectId },
+      json: bodies.assignSessionProjectBody(projectId),
       signal: opts.signal,
     });
   }

@@ -11,12 +11,7 @@ import {
   TinkerValidationError,
 } from "./errors.js";
 import { APIFuture, FutureExpiredError, pollFuture, type QueueStateEvent } from "./future.js";
-import {
-  modelInputJson,
-  requireString,
-  sampleResponseFromJson,
-  samplingParamsJson,
-} from "./internal/wire-bridge.js";
+import { bodies, requireString, sampleResponseFromJson } from "./internal/wire-bridge.js";
 import { estimatePromptBytes } from "./sample-dispatch.js";
 import type { ClientHolder } from "./session.js";
 import { missingTokenizerLoader, resolveTokenizerId, type Tokenizer } from "./tokenizer-hook.js";
@@ -107,10 +102,12 @@ export class SamplingClient {
     }
     const sessionId = await holder.sessionId();
     const seq = holder.nextSamplingSessionSeqId();
-    const body: Record<string, unknown> = { session_id: sessionId, sampling_session_seq_id: seq };
-    if (baseModel !== undefined) body.base_model = baseModel;
-    if (modelPath !== undefined) body.model_path = modelPath;
-    body.type = "create_sampling_session";
+    const body = bodies.createSamplingSessionBody({
+      sessionId,
+      samplingSessionSeqId: seq,
+      baseModel,
+      modelPath,
+    });
     const res = await holder.http.request({
       method: "POST",
       path: "/api/v1/create_sampling_session",
@@ -230,16 +227,15 @@ export class SamplingClient {
   ): Promise<SampleResponse> {
     const samplingSessionId = await this.sessionIdPromise;
     const seqId = this.seqCounter++;
-    const body: Record<string, unknown> = {
-      num_samples: numSamples,
-      prompt: modelInputJson(prompt),
-      sampling_params: samplingParamsJson(params),
-      sampling_session_id: samplingSessionId,
-      seq_id: seqId,
-      prompt_logprobs: opts.includePromptLogprobs ?? false,
-      topk_prompt_logprobs: opts.topkPromptLogprobs ?? 0,
-      type: "sample",
-    };
+    const body = bodies.sampleBody({
+      samplingSessionId,
+      seqId,
+      prompt,
+      numSamples,
+      samplingParams: params,
+      promptLogprobs: opts.includePromptLogprobs ?? false,
+      topkPromptLogprobs: opts.topkPromptLogprobs ?? 0,
+    });
     const promptBytes = estimatePromptBytes(prompt);
     const dispatcher = await this.holder.sampleDispatch();
     const t0 = performance.now();

@@ -1,7 +1,7 @@
 import type { ClientOptions } from "./core/config.js";
 import { TinkerValidationError } from "./errors.js";
 import { pollFuture } from "./future.js";
-import { loraConfigJson, parseTinkerPath, requireString } from "./internal/wire-bridge.js";
+import { bodies, parseTinkerPath, requireString } from "./internal/wire-bridge.js";
 import { RestClient } from "./rest-client.js";
 import { SamplingClient, type SamplingClientTarget } from "./sampling-client.js";
 import { ClientHolder } from "./session.js";
@@ -103,14 +103,13 @@ export class ServiceClient {
     }
     const sessionId = await this.holder.sessionId();
     const modelSeqId = this.holder.nextModelSeqId();
-    const body: Record<string, unknown> = {
-      session_id: sessionId,
-      model_seq_id: modelSeqId,
-      base_model: baseModel,
-    };
-    if (opts.userMetadata !== undefined) body.user_metadata = opts.userMetadata;
-    body.lora_config = loraConfigJson(lora);
-    body.type = "create_model";
+    const body = bodies.createModelBody({
+      sessionId,
+      modelSeqId,
+      baseModel,
+      loraConfig: lora,
+      userMetadata: opts.userMetadata,
+    });
     const res = await this.holder.http.request({
       method: "POST",
       path: "/api/v1/create_model",
@@ -166,14 +165,15 @@ export class ServiceClient {
       // One load_weights creates the model; it is the model's seq 0.
       const sessionId = await this.holder.sessionId();
       const modelSeqId = this.holder.nextModelSeqId();
-      const body: Record<string, unknown> = { session_id: sessionId, model_seq_id: modelSeqId };
-      if (opts.baseModel !== undefined) body.base_model = opts.baseModel;
-      if (opts.userMetadata !== undefined) body.user_metadata = opts.userMetadata;
-      body.path = path;
-      body.optimizer = optimizer;
-      if (opts.weightsAccessToken !== undefined)
-        body.weights_access_token = opts.weightsAccessToken;
-      body.type = "load_weights";
+      const body = bodies.loadWeightsBody({
+        sessionId,
+        modelSeqId,
+        baseModel: opts.baseModel,
+        userMetadata: opts.userMetadata,
+        path,
+        optimizer,
+        weightsAccessToken: opts.weightsAccessToken,
+      });
       const res = await this.holder.request("load_weights", {
         method: "POST",
         path: "/api/v1/load_weights",

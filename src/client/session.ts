@@ -16,7 +16,12 @@ import type { Timings } from "./core/timings.js";
 import { PROTOCOL_SDK_VERSION } from "./core/version.js";
 import { APIStatusError, TinkerError } from "./errors.js";
 import type { PollContext } from "./future.js";
-import { parseServerFlags, requireString, type ServerFlags } from "./internal/wire-bridge.js";
+import {
+  bodies,
+  parseServerFlags,
+  requireString,
+  type ServerFlags,
+} from "./internal/wire-bridge.js";
 import { SampleDispatcher } from "./sample-dispatch.js";
 import { type Tokenizer, TokenizerCache, type TokenizerLoader } from "./tokenizer-hook.js";
 
@@ -144,10 +149,7 @@ export class ClientHolder {
       billing: this.billing,
       responseBytes: this.responseBytes,
       queueLog: this.queueLog,
-      body: (requestId, allowMetadataOnly) => ({
-        request_id: requestId,
-        allow_metadata_only: allowMetadataOnly,
-      }),
+      body: bodies.retrieveFutureBody,
     };
   }
 
@@ -218,7 +220,7 @@ export class ClientHolder {
       this.http.request({
         method: "POST",
         path: "/api/v1/auth/token",
-        json: {},
+        json: bodies.authTokenBody(),
         purpose: "session",
         ...(durable ? { apiKey: durable } : {}),
       }),
@@ -242,7 +244,7 @@ export class ClientHolder {
       this.http.request({
         method: "POST",
         path: "/api/v1/client/config",
-        json: { sdk_version: PROTOCOL_SDK_VERSION },
+        json: bodies.clientConfigBody(PROTOCOL_SDK_VERSION),
         purpose: "session",
         ...(durable ? { apiKey: durable } : {}),
       }),
@@ -271,7 +273,7 @@ export class ClientHolder {
         this.http.request({
           method: "POST",
           path: "/api/v1/client/dynamic_config",
-          json: { sdk_version: PROTOCOL_SDK_VERSION },
+          json: bodies.clientConfigBody(PROTOCOL_SDK_VERSION),
           timeoutMs: this.timings.dynamicConfigTimeoutMs,
           maxRetries: 0,
           purpose: "session",
@@ -306,13 +308,12 @@ export class ClientHolder {
 
   private async createSession(): Promise<string> {
     await this.flags();
-    const body: Record<string, unknown> = {
+    const body = bodies.createSessionBody({
       tags: this.config.tags,
-      user_metadata: this.config.userMetadata,
-      sdk_version: PROTOCOL_SDK_VERSION,
-    };
-    if (this.config.projectId !== undefined) body.project_id = this.config.projectId;
-    body.type = "create_session";
+      userMetadata: this.config.userMetadata,
+      sdkVersion: PROTOCOL_SDK_VERSION,
+      projectId: this.config.projectId,
+    });
     const res = await this.http.request({
       method: "POST",
       path: "/api/v1/create_session",
@@ -346,7 +347,7 @@ export class ClientHolder {
       await this.http.request({
         method: "POST",
         path: "/api/v1/session_heartbeat",
-        json: { session_id: sessionId, type: "session_heartbeat" },
+        json: bodies.sessionHeartbeatBody(sessionId),
         timeoutMs: this.timings.heartbeatTimeoutMs,
         maxRetries: 0,
         purpose: "session",

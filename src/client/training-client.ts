@@ -5,12 +5,11 @@ import { type CustomLossFn, forwardBackwardCustom } from "./custom-loss.js";
 import { TinkerValidationError } from "./errors.js";
 import { APIFuture, type FutureRequestType, pollFuture, type QueueStateEvent } from "./future.js";
 import {
-  adamParamsJson,
-  chunkDatums,
-  datumJson,
-  estimateDatumBytes,
+  bodies,
+  chunkDatumsWithSizes,
+  combineForwardBackwardOutputs,
+  estimateDatumBytesLegacy,
   forwardBackwardOutputFromJson,
-  mergeChunkMetrics,
   requireString,
   zstdCompress,
 } from "./internal/wire-bridge.js";
@@ -150,7 +149,7 @@ export class TrainingClient {
   private jsonCall<T>(
     path: string,
     requestType: FutureRequestType,
-    body: (seqId: number) => Record<string, unknown>,
+    body: (seqId: number) => object,
     parse: (value: unknown) => T,
     opts: CallOptions & { maxRetries?: number } = {},
   ): APIFuture<T> {
@@ -270,29 +269,26 @@ export class TrainingClient {
           this.holder.config.wireFormat === "json" ||
           (this.holder.config.wireFormat === "auto" && flags.protoWriteFwdbwd === false);
         this.dispatchBytes ??= new SoftByteBudget(flags.fwdbwdDispatchBytesSemaphoreSize);
-        const chunks = chunkDatums(data, {
+        const chunks = chunkDatumsWithSizes(data, {
           maxChunkLen: flags.fwdbwdMaxChunkLen,
           maxChunkBytes: flags.fwdbwdMaxChunkBytesCount,
+          ...(json ? { estimate: estimateDatumBytesLegacy } : {}),
         });
         const seqIds = chunks.map(() => this.nextSeqId());
         const send = async (i: number): Promise<Submitted> => {
           const chunk = chunks[i]!;
-          const bytes = chunk.reduce((a, d) => a + estimateDatumBytes(d), 0);
-          const release = await this.dispatchBytes!.acquire(bytes, linked);
+          const release = await this.dispatchBytes!.acquire(chunk.estimatedBytes, linked);
           try {
-            return await this.post(
-              forwardOnly ? "forward" : "forward_backward",
-              this.chunkRequest(
-                chunk,
-                seqIds[i]!,
-                lossFn,
-                lossFnConfig,
-                forwardOnly,
-                json,
-                flags.protoCompressFwdbwd,
-              ),
-              linked,
+            const req = await this.chunkRequest(
+              chunk.data,
+              seqIds[i]!,
+              lossFn,
+              lossFnConfig,
+              forwardOnly,
+              json,
+              flags.protoCompressFwdbwd,
             );
+            return await this.post(forwardOnly ? "forward" : "forward_backward", req, linked);
           } finally {
             release();
           }
@@ -321,18 +317,12 @@ export class TrainingClient {
         }),
       );
       if (results.length === 1) return results[0]!;
-      return {
-        lossFnOutputType: results[0]!.lossFnOutputType,
-        lossFnOutputs: results.flatMap((r) => r.lossFnOutputs),
-        metrics: mergeChunkMetrics(
-          results.map((r) => r.metrics),
-          chunks.map((c) => c.length),
-        ),
-      };
+      void chunks;
+      return combineForwardBackwardOutputs(results);
     });
   }
 
-  private chunkRequest(
+  private async chunkRequest(
     chunk: readonly Datum[],
     seqId: number,
     lossFn: LossFnType,
@@ -340,20 +330,15 @@ export class TrainingClient {
     forwardOnly: boolean,
     json: boolean,
     compress: boolean,
-  ): HttpRequest {
+  ): Promise<HttpRequest> {
     if (json) {
-      const input: Record<string, unknown> = { data: chunk.map(datumJson), loss_fn: lossFn };
-      if (lossFnConfig) input.loss_fn_config = { ...lossFnConfig };
+      const input = { modelId: this.modelId, seqId, data: chunk, lossFn, lossFnConfig };
       return forwardOnly
-        ? {
-            method: "POST",
-            path: "/api/v1/forward",
-            json: { forward_input: input, model_id: this.modelId, seq_id: seqId },
-          }
+        ? { method: "POST", path: "/api/v1/forward", json: bodies.forwardJsonBody(input) }
         : {
             method: "POST",
             path: "/api/v1/forward_backward",
-            json: { forward_backward_input: input, model_id: this.modelId, seq_id: seqId },
+            json: bodies.forwardBackwardJsonBody(input),
           };
     }
     let body = encodeForwardBackwardRequest({
@@ -364,7 +349,7 @@ export class TrainingClient {
       lossFnConfig,
       forwardOnly,
     });
-    if (compress) body = zstdCompress(body);
+    if (compress) body = await zstdCompress(body);
     return {
       method: "POST",
       path: "/api/v1/forward_backward",
@@ -380,12 +365,7 @@ export class TrainingClient {
     return this.jsonCall(
       "/api/v1/optim_step",
       "OptimStep",
-      (seqId) => ({
-        adam_params: adamParamsJson(adamParams),
-        model_id: this.modelId,
-        seq_id: seqId,
-        type: "optim_step",
-      }),
+      (seqId) => bodies.optimStepBody({ modelId: this.modelId, seqId, adamParams }),
       (v) => {
         const metrics = (v as { metrics?: Record<string, number> } | null)?.metrics;
         return metrics ? { metrics } : {};
@@ -400,13 +380,14 @@ export class TrainingClient {
     return this.jsonCall(
       "/api/v1/save_weights",
       "SaveWeights",
-      (seqId) => {
-        const b: Record<string, unknown> = { model_id: this.modelId, path: name, seq_id: seqId };
-        if (opts.ttlSeconds !== undefined) b.ttl_seconds = opts.ttlSeconds;
-        b.overwrite = opts.overwrite ?? false;
-        b.type = "save_weights";
-        return b;
-      },
+      (seqId) =>
+        bodies.saveWeightsBody({
+          modelId: this.modelId,
+          seqId,
+          path: name,
+          ttlSeconds: opts.ttlSeconds,
+          overwrite: opts.overwrite,
+        }),
       (v) => ({ path: requireString(v, "path", "SaveWeights result") }),
       { ...opts, maxRetries: 0 },
     );
@@ -436,17 +417,14 @@ export class TrainingClient {
     return this.jsonCall(
       "/api/v1/load_weights",
       "LoadWeights",
-      (seqId) => {
-        const b: Record<string, unknown> = {
-          model_id: this.modelId,
-          seq_id: seqId,
+      (seqId) =>
+        bodies.loadWeightsBody({
+          modelId: this.modelId,
+          seqId,
           path,
           optimizer,
-        };
-        if (opts.weightsAccessToken !== undefined) b.weights_access_token = opts.weightsAccessToken;
-        b.type = "load_weights";
-        return b;
-      },
+          weightsAccessToken: opts.weightsAccessToken,
+        }),
       (v) => {
         const o = (v ?? {}) as { path?: unknown; model_id?: unknown };
         return {
@@ -467,12 +445,13 @@ export class TrainingClient {
     return this.jsonCall(
       "/api/v1/save_weights_for_sampler",
       "SaveWeightsForSampler",
-      (seqId) => {
-        const b: Record<string, unknown> = { model_id: this.modelId, path: name, seq_id: seqId };
-        if (opts.ttlSeconds !== undefined) b.ttl_seconds = opts.ttlSeconds;
-        b.type = "save_weights_for_sampler";
-        return b;
-      },
+      (seqId) =>
+        bodies.saveWeightsForSamplerBody({
+          modelId: this.modelId,
+          seqId,
+          path: name,
+          ttlSeconds: opts.ttlSeconds,
+        }),
       (v) => ({ path: requireString(v, "path", "SaveWeightsForSampler result") }),
       { ...opts, maxRetries: 0 },
     );
@@ -487,12 +466,12 @@ export class TrainingClient {
     const future = this.jsonCall(
       "/api/v1/save_weights_for_sampler",
       "SaveWeightsForSampler",
-      (seqId) => ({
-        model_id: this.modelId,
-        seq_id: seqId,
-        sampling_session_seq_id: samplingSeq,
-        type: "save_weights_for_sampler",
-      }),
+      (seqId) =>
+        bodies.saveWeightsForSamplerBody({
+          modelId: this.modelId,
+          seqId,
+          samplingSessionSeqId: samplingSeq,
+        }),
       (v) => requireString(v, "sampling_session_id", "SaveWeightsForSampler result"),
       { ...opts, maxRetries: 0 },
     );
@@ -512,7 +491,7 @@ export class TrainingClient {
     const res = await this.holder.request("get_info", {
       method: "POST",
       path: "/api/v1/get_info",
-      json: { model_id: this.modelId, type: "get_info" },
+      json: bodies.getInfoBody(this.modelId),
       purpose: "train",
       signal: opts.signal,
     });
