@@ -514,27 +514,36 @@ interface RecordField {
   dataBytes: number;
 }
 
+interface RecordGroup {
+  fields: RecordField[];
+  count: number;
+}
+
 /** Group consecutive datums whose fields agree in name, dtype and trailing shape. */
-function groupRecords(outputs: ReadonlyArray<Record<string, TensorData>>): RecordField[][] {
-  const records: RecordField[][] = [];
-  let current: RecordField[] | undefined;
+function groupRecords(outputs: ReadonlyArray<Record<string, TensorData>>): RecordGroup[] {
+  const records: RecordGroup[] = [];
+  let current: RecordGroup | undefined;
   let signature = "";
   for (const out of outputs) {
     const entries = Object.entries(out);
     const sig = entries.map(([k, t]) => `${k}|${t.dtype}|${t.shape.slice(1).join(",")}`).join(";");
     if (!current || sig !== signature) {
-      current = entries.map(([key, t]) => ({
-        key,
-        dtype: t.dtype === "int64" ? ProtoDType.INT64 : ProtoDType.FLOAT32,
-        trailingShape: t.shape.slice(1),
-        tensors: [],
-        dataBytes: 0,
-      }));
+      current = {
+        fields: entries.map(([key, t]) => ({
+          key,
+          dtype: t.dtype === "int64" ? ProtoDType.INT64 : ProtoDType.FLOAT32,
+          trailingShape: t.shape.slice(1),
+          tensors: [],
+          dataBytes: 0,
+        })),
+        count: 0,
+      };
       records.push(current);
       signature = sig;
     }
+    current.count++;
     entries.forEach(([, t], i) => {
-      const field = current![i]!;
+      const field = current!.fields[i]!;
       const dense = t.densify();
       field.tensors.push(dense);
       field.dataBytes += valueBytes(dense);
@@ -586,24 +595,7 @@ function writeBatchedTensor(w: SizedWriter, f: RecordField): void {
  */
 export function encodeForwardBackwardOutput(out: ForwardBackwardOutput): Uint8Array {
   const records = groupRecords(out.lossFnOutputs);
-  const counts = records.map((fields) => fields[0]?.tensors.length ?? 0);
-  // Datums without any field form records with no fields; count them by position instead.
-  let seen = counts.reduce((a, b) => a + b, 0);
-  if (seen !== out.lossFnOutputs.length) {
-    let i = 0;
-    for (let r = 0; r < records.length; r++) {
-      if (records[r]!.length === 0) {
-        let n = 0;
-        while (i < out.lossFnOutputs.length && Object.keys(out.lossFnOutputs[i]!).length === 0) {
-          n++;
-          i++;
-        }
-        counts[r] = n;
-      } else i += counts[r]!;
-    }
-    seen = counts.reduce((a, b) => a + b, 0);
-  }
-  const recordSizes = records.map((fields, r) => recordSize(fields, counts[r]!));
+  const recordSizes = records.map((r) => recordSize(r.fields, r.count));
   const metrics = Object.entries(out.metrics);
   let size = 0;
   if (out.lossFnOutputType) size += delimitedSize(1, utf8Size(out.lossFnOutputType));
@@ -614,7 +606,7 @@ export function encodeForwardBackwardOutput(out: ForwardBackwardOutput): Uint8Ar
   if (out.lossFnOutputType) {
     w.tag(1, WireType.LengthDelimited).string(out.lossFnOutputType, utf8Size(out.lossFnOutputType));
   }
-  records.forEach((fields, r) => {
+  records.forEach(({ fields, count }, r) => {
     w.tag(2, WireType.LengthDelimited).varint(recordSizes[r]!);
     w.tag(1, WireType.LengthDelimited).string(RECORD_TYPE_TAG, utf8Size(RECORD_TYPE_TAG));
     for (const f of fields) {
@@ -623,7 +615,7 @@ export function encodeForwardBackwardOutput(out: ForwardBackwardOutput): Uint8Ar
       w.tag(2, WireType.LengthDelimited).varint(batchedTensorSize(f));
       writeBatchedTensor(w, f);
     }
-    if (counts[r]! > 0) w.tag(3, WireType.Varint).varint(counts[r]!);
+    if (count > 0) w.tag(3, WireType.Varint).varint(count);
   });
   for (const [k, v] of metrics) writeDoubleEntry(w, 3, k, v);
   return w.finish();
