@@ -1,7 +1,5 @@
 import { open, readFile, stat } from "node:fs/promises";
 import { join } from "node:path";
-import { downloadFile, HubApiError, listFiles } from "@huggingface/hub";
-import { asyncBufferFromFile, parquetReadObjects } from "hyparquet";
 import { APIConnectionError, APIStatusError, TinkerValidationError } from "../client/errors.js";
 import { tinkerCacheDir, writeFileAtomic, writeJsonAtomic } from "../local/fs/atomic.js";
 import {
@@ -268,8 +266,17 @@ function isNetworkFailure(err: unknown): boolean {
   return err instanceof TypeError && /fetch failed|network/i.test(e.message ?? "");
 }
 
+/** `@huggingface/hub`'s HubApiError, recognised without importing the library eagerly. */
+function isHubApiError(err: unknown): err is Error & { statusCode: number; url: string } {
+  return (
+    err instanceof Error &&
+    typeof (err as { statusCode?: unknown }).statusCode === "number" &&
+    typeof (err as { url?: unknown }).url === "string"
+  );
+}
+
 function translateHubError(what: string, err: unknown): Error {
-  if (err instanceof HubApiError) {
+  if (isHubApiError(err)) {
     if (err.statusCode === 404) {
       return new DatasetNotFoundError(`${what}: not found on the hub (404 ${err.url})`, "repo");
     }
@@ -310,6 +317,7 @@ async function syncToCache(
 
   const listing = await hubCall(`listing the files of ${target}`, async () => {
     const out: { path: string; oid: string }[] = [];
+    const { listFiles } = await import("@huggingface/hub");
     for await (const e of listFiles({ repo, revision, recursive: true, ...common })) {
       if (e.type === "file") out.push({ path: e.path, oid: e.lfs?.oid ?? e.oid ?? String(e.size) });
     }
@@ -341,7 +349,9 @@ async function syncToCache(
       continue;
     }
     const blob = await hubCall(`downloading ${path} of ${target}`, () =>
-      downloadFile({ repo, path, revision, ...common }),
+      import("@huggingface/hub").then((hub) =>
+        hub.downloadFile({ repo, path, revision, ...common }),
+      ),
     );
     if (blob === null) throw new DatasetNotFoundError(`${target}: file ${path} vanished`, "split");
     await hubCall(`downloading ${path} of ${target}`, () =>
@@ -506,6 +516,8 @@ async function readDataFile(
   if (file.endsWith(".parquet")) {
     let objects: Record<string, unknown>[];
     try {
+      // Loaded on first use: most programs never read parquet.
+      const { asyncBufferFromFile, parquetReadObjects } = await import("hyparquet");
       objects = (await parquetReadObjects({ file: await asyncBufferFromFile(file) })) as Record<
         string,
         unknown

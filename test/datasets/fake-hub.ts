@@ -13,6 +13,8 @@ export interface FakeRepo {
   files: Record<string, Uint8Array>;
   /** Datasets-server parquet conversion: `config/split` -> files. */
   converted?: Record<string, { filename: string; bytes: Uint8Array }[]>;
+  /** Only requests with `Authorization: Bearer <token>` get in; others get 401. */
+  token?: string;
 }
 
 export interface FakeHub {
@@ -59,6 +61,9 @@ export async function startFakeHub(repos: Record<string, FakeRepo>): Promise<Fak
     if (tree !== null) {
       const repo = map.get(tree[1]!);
       if (repo === undefined) return notFound(res, "RepoNotFound");
+      if (repo.token !== undefined && req.headers["authorization"] !== `Bearer ${repo.token}`) {
+        return json(res, 401, { error: "Access to this dataset is restricted" });
+      }
       const entries: unknown[] = [];
       const dirs = new Set<string>();
       for (const [path, bytes] of Object.entries(repo.files).sort()) {
@@ -92,6 +97,9 @@ export async function startFakeHub(repos: Record<string, FakeRepo>): Promise<Fak
     const resolve = /^\/datasets\/([^/]+\/[^/]+)\/resolve\/([^/]+)\/(.+)$/.exec(u.pathname);
     if (resolve !== null) {
       const repo = map.get(resolve[1]!);
+      if (repo?.token !== undefined && req.headers["authorization"] !== `Bearer ${repo.token}`) {
+        return json(res, 401, { error: "Access to this dataset is restricted" });
+      }
       const bytes = repo?.files[decodeURIComponent(resolve[3]!)];
       if (bytes === undefined) return notFound(res, "EntryNotFound");
       const etag = `"${sha256(bytes)}"`;

@@ -5,7 +5,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parquetWriteBuffer } from "hyparquet-writer";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { APIConnectionError } from "../../src/client/errors.js";
+import { APIConnectionError, APIStatusError } from "../../src/client/errors.js";
 import { DatasetNotFoundError } from "../../src/datasets/errors.js";
 import { Gsm8k } from "../../src/datasets/gsm8k.js";
 import { loadHubDataset, selectDataFiles } from "../../src/datasets/hub.js";
@@ -67,6 +67,10 @@ beforeAll(async () => {
         "data/train.jsonl": enc('{"x":1}\n{"x":2}\nnot json\n{"x":4}\n'),
         "data/test.jsonl": enc('{"x":10}\n'),
       },
+    },
+    "acme/gated": {
+      token: "hf_secret",
+      files: { "data/train.jsonl": enc('{"ok":true}\n') },
     },
     "acme/scripted": {
       files: { "scripted.py": enc("# a loading script"), "README.md": enc("hi") },
@@ -253,6 +257,22 @@ describe("loadHubDataset against a local hub", () => {
     );
     const entries = await readdir(join(cacheRoot, "i")).catch(() => []);
     expect(entries.length).toBeLessThanOrEqual(1);
+  });
+
+  it("gated datasets: 401 says a token is needed; the token is sent when given", async () => {
+    const err = await loadHubDataset({ repo: "acme/gated", split: "train", ...opts("k") }).catch(
+      (e: unknown) => e,
+    );
+    expect(err).toBeInstanceOf(APIStatusError);
+    expect((err as APIStatusError).status).toBe(401);
+    expect((err as Error).message).toMatch(/accessToken \/ HF_TOKEN/);
+    const ds = await loadHubDataset({
+      repo: "acme/gated",
+      split: "train",
+      accessToken: "hf_secret",
+      ...opts("k"),
+    });
+    expect(ds.rows).toEqual([{ ok: true }]);
   });
 
   it("Gsm8k.load reads openai/gsm8k config main from the hub", async () => {
