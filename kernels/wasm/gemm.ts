@@ -328,8 +328,8 @@ function gemmRange(
 }
 
 /**
- * The part of a (batched) GEMM that thread `tid` of `nthr` computes: whole products when there are
- * at least as many as threads, else blocks of 4 rows, else (few rows) blocks of 8 columns.
+ * The part of a (batched) GEMM that thread `tid` of `nthr` computes: whole products when they
+ * divide evenly among threads, else blocks of 4 rows, else (few rows) blocks of 8 columns.
  */
 export function gemm(
   transA: i32, transB: i32, m: i32, n: i32, k: i32,
@@ -339,7 +339,8 @@ export function gemm(
 ): void {
   const tA = transA != 0;
   const tB = transB != 0;
-  if (batch >= nthr) {
+  // Whole products per thread when they divide evenly (or rows are too few to split), else rows.
+  if (batch >= nthr && (batch % nthr == 0 || m < 16 * nthr)) {
     const b0 = <i32>((<i64>batch * tid) / nthr);
     const b1 = <i32>((<i64>batch * (tid + 1)) / nthr);
     for (let t = b0; t < b1; t++) {

@@ -339,7 +339,8 @@ describe.each(variants)("wasm kernels (relaxedSimd=$relaxedSimd)", ({ relaxedSim
     it.each([
       { m: 130, n: 200, k: 100, batch: 1, split: "rows" },
       { m: 2, n: 5003, k: 200, batch: 1, split: "columns" },
-      { m: 40, n: 60, k: 160, batch: 3, split: "batch" },
+      { m: 40, n: 60, k: 160, batch: 4, split: "batch" },
+      { m: 40, n: 60, k: 160, batch: 3, split: "rows of each product" },
     ])("is bit-identical on 1 and 2 threads (split by $split)", ({ m, n, k, batch }) => {
       const outs: Float32Array[] = [];
       for (const K of [K1, K2]) {
