@@ -628,6 +628,8 @@ interface DecodedBatched {
   trailingShape: number[];
 }
 
+const MAX_FIELDLESS_DATUMS = 1 << 24;
+
 const DTYPE_BYTES: Readonly<Record<number, number>> = { 1: 4, 2: 8, 3: 4, 4: 2 };
 
 function decodeBatched(r: BinaryReader, end: number, path: string): DecodedBatched {
@@ -722,6 +724,18 @@ function decodeRecord(
     } else r.skip(wt, f);
   }
   const n = numDatums > 0 ? numDatums : Math.max(0, (fields[0]?.[1].offsets.length ?? 1) - 1);
+  // Check counts before allocating anything sized by them (the count comes off the wire).
+  for (const [key, b] of fields) {
+    if (b.offsets.length !== n + 1) {
+      throw new WireDecodeError(
+        `offsets has ${b.offsets.length} entries, expected num_datums + 1 = ${n + 1}`,
+        `${path}.${key}.offsets`,
+      );
+    }
+  }
+  if (fields.length === 0 && n > MAX_FIELDLESS_DATUMS) {
+    throw new WireDecodeError(`num_datums ${n} is implausibly large`, `${path}.num_datums`);
+  }
   const rows: Array<Record<string, TensorData>> = Array.from({ length: n }, () => ({}));
   for (const [key, b] of fields) {
     splitBatched(b, n, `${path}.${key}`).forEach((t, i) => {
