@@ -493,6 +493,86 @@ describe("local server machinery (engine double)", () => {
     }
   });
 
+  it("unloads a model: later requests get 404 with a hint", async () => {
+    const sid = await newSession(api);
+    const modelId = await newModel(api, sid);
+    await api.run("/api/v1/save_weights", { model_id: modelId, path: "keep", seq_id: 1 });
+    const un = await api.run("/api/v1/unload_model", { model_id: modelId, type: "unload_model" });
+    expect(un.json).toEqual({ model_id: modelId, type: "unload_model" });
+    expect(engine.adapters.has(modelId)).toBe(false);
+    const after = await api.post("/api/v1/forward_backward", fb(modelId, 2));
+    expect(after.status).toBe(404);
+    expect(String(after.json.detail)).toContain(`tinker://${modelId}/weights/keep`);
+  });
+
+  it("deletes checkpoints whose TTL passed", async () => {
+    const sid = await newSession(api);
+    const modelId = await newModel(api, sid);
+    await api.run("/api/v1/save_weights", {
+      model_id: modelId,
+      path: "short",
+      seq_id: 1,
+      ttl_seconds: 1,
+    });
+    await api.run("/api/v1/save_weights", { model_id: modelId, path: "long", seq_id: 2 });
+    const list = async () =>
+      (
+        (await api.get(`/api/v1/training_runs/${modelId}/checkpoints`)).json.checkpoints as Array<{
+          checkpoint_id: string;
+        }>
+      ).map((c) => c.checkpoint_id);
+    expect((await list()).sort()).toEqual(["weights/long", "weights/short"]);
+    await new Promise((r) => setTimeout(r, 1100));
+    expect(await list()).toEqual(["weights/long"]);
+    const gone = await api.post("/api/v1/weights_info", {
+      tinker_path: `tinker://${modelId}/weights/short`,
+    });
+    expect(gone.status).toBe(404);
+  });
+
+  it("computes samples concurrently, at most samplingConcurrency at a time", async () => {
+    const t = await tempDir("server-sampling");
+    const e2 = new EngineDouble();
+    const s2 = await startTestServer(t.dir, e2, { limits: { samplingConcurrency: 3 } });
+    try {
+      const a2 = new Raw(s2.url);
+      const sid = await newSession(a2);
+      const ss = await a2.post("/api/v1/create_sampling_session", {
+        session_id: sid,
+        sampling_session_seq_id: 0,
+        base_model: MODEL,
+      });
+      let active = 0;
+      let peak = 0;
+      const inner = e2.sample.bind(e2);
+      e2.sample = async (req) => {
+        active++;
+        peak = Math.max(peak, active);
+        await new Promise((r) => setTimeout(r, 30));
+        try {
+          return await inner(req);
+        } finally {
+          active--;
+        }
+      };
+      const body = (seq: number) => ({
+        num_samples: 1,
+        prompt: { chunks: [{ tokens: [1], type: "encoded_text" }] },
+        sampling_params: { max_tokens: 2 },
+        sampling_session_id: ss.json.sampling_session_id,
+        seq_id: seq,
+      });
+      const results = await Promise.all(
+        Array.from({ length: 12 }, (_, i) => a2.run("/api/v1/asample", body(i))),
+      );
+      expect(results.every((r) => Array.isArray(r.json.sequences))).toBe(true);
+      expect(peak).toBe(3);
+    } finally {
+      await s2.close();
+      await t.cleanup();
+    }
+  });
+
   it("keeps checkpoints and run metadata across a restart, and training continues from them", async () => {
     const t = await tempDir("server-restart");
     try {
