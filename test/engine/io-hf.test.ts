@@ -14,6 +14,7 @@ import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from "vitest";
+import { TinkerValidationError } from "../../src/client/errors.js";
 import {
   ensureTinyBytesTokenizer,
   getPreset,
@@ -364,11 +365,15 @@ class FakeHub {
           lastModified: "2025-01-01T00:00:00Z",
         });
       if (m[2] === "tree") {
-        return this.json(
-          res,
-          200,
-          [...repo.files].map(([p, d]) => ({ type: "file", path: p, size: d.length, oid: oid(d) })),
-        );
+        // Non-recursive listing: top-level files, and one "directory" entry per folder.
+        const entries: object[] = [];
+        const dirs = new Set<string>();
+        for (const [p, d] of repo.files) {
+          if (p.includes("/")) dirs.add(p.split("/")[0] as string);
+          else entries.push({ type: "file", path: p, size: d.length, oid: oid(d) });
+        }
+        for (const d of dirs) entries.push({ type: "directory", path: d, size: 0, oid: "0" });
+        return this.json(res, 200, entries);
       }
       let body = "";
       for await (const chunk of req) body += chunk;
@@ -515,6 +520,39 @@ describe("resolveModelFolder", () => {
     }
     expect(await resolveModelFolder("acme/tiny", { cacheDir: cache, hubUrl: hub.url })).toBe(dir);
     expect(hub.requests.length).toBe(before);
+  });
+
+  it("downloads exactly the shards the index names, skipping other weight formats", async () => {
+    const SHA2 = "fedcba9876543210fedcba9876543210fedcba98";
+    const src = join(work, "hub-sharded");
+    await writeHfModelFolder(src, {
+      config: TINY_QWEN3,
+      weights: seededWeights(TINY_QWEN3, 3),
+      tokenizerDir: tokDir,
+      maxShardBytes: 8000,
+    });
+    const files = new Map<string, Uint8Array>();
+    for (const f of await readdir(src)) files.set(f, new Uint8Array(await readFile(join(src, f))));
+    const shards = [...files.keys()].filter((f) => f.startsWith("model-"));
+    expect(shards.length).toBeGreaterThan(1);
+    files.set("consolidated.safetensors", new Uint8Array(64));
+    files.set("original/params.json", new TextEncoder().encode("{}"));
+    hub.repos.set("acme/sharded", { sha: SHA2, files });
+    const dir = await resolveModelFolder("acme/sharded", { cacheDir: cache, hubUrl: hub.url });
+    expect((await readdir(dir)).sort()).toEqual(
+      [
+        "config.json",
+        "model.safetensors.index.json",
+        "tokenizer.json",
+        "tokenizer_config.json",
+        ...shards,
+      ].sort(),
+    );
+    expect(hub.requests.some((r) => r.includes("consolidated") || r.includes("original"))).toBe(
+      false,
+    );
+    const loaded = await loadHfModelFolder(dir);
+    expect(loaded.weights.size).toBe(hfWeightShapes(TINY_QWEN3).size);
   });
 
   it("downloads only tokenizer files when asked", async () => {

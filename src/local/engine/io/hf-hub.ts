@@ -1,9 +1,10 @@
 import { readdir, readFile, stat } from "node:fs/promises";
 import { homedir } from "node:os";
 import { isAbsolute, join, resolve } from "node:path";
-import { TinkerError } from "../../../client/errors.js";
+import { TinkerError, TinkerValidationError } from "../../../client/errors.js";
 import { writeFileAtomic } from "../../fs/atomic.js";
 import { ModelFileError } from "./errors.js";
+import { readSafetensorsIndex } from "./safetensors.js";
 
 /** What part of a model repo is needed: everything to run it, or only the tokenizer files. */
 export type ModelFiles = "model" | "tokenizer";
@@ -26,13 +27,17 @@ export interface ResolveModelOptions {
   fetch?: typeof fetch;
 }
 
-/** The model could not be found locally and could not (or may not) be downloaded. */
-export class ModelNotAvailableError extends TinkerError {
+/**
+ * The requested model could not be found locally and could not (or may not) be downloaded.
+ * A validation error on `base_model`: the message says how to make the model available.
+ */
+export class ModelNotAvailableError extends TinkerValidationError {
   override name = "ModelNotAvailableError";
   readonly model: string;
   constructor(model: string, message: string, opts: { cause?: unknown } = {}) {
-    super(message, opts.cause === undefined ? undefined : { cause: opts.cause });
+    super(message, "base_model");
     this.model = model;
+    if (opts.cause !== undefined) this.cause = opts.cause;
   }
 }
 
@@ -48,9 +53,11 @@ export function hfHubCacheDir(env: NodeJS.ProcessEnv = process.env): string {
   return join(env.XDG_CACHE_HOME || join(homedir(), ".cache"), "huggingface", "hub");
 }
 
-/** True when `HF_HUB_OFFLINE` asks for offline mode. */
+/** True when `HF_HUB_OFFLINE` (or `TRANSFORMERS_OFFLINE`) asks for offline mode. */
 export function hfOfflineFromEnv(env: NodeJS.ProcessEnv = process.env): boolean {
-  return ["1", "true", "yes", "on"].includes((env.HF_HUB_OFFLINE ?? "").toLowerCase());
+  const on = (v: string | undefined) =>
+    ["1", "true", "yes", "on"].includes((v ?? "").toLowerCase());
+  return on(env.HF_HUB_OFFLINE) || on(env.TRANSFORMERS_OFFLINE);
 }
 
 const REPO_ID = /^[A-Za-z0-9][A-Za-z0-9._-]*\/[A-Za-z0-9][A-Za-z0-9._-]*$/;
@@ -70,13 +77,18 @@ const TOKENIZER_FILES = [
 ];
 const CONFIG_FILES = ["config.json", "generation_config.json"];
 
-/** Top-level repo files worth downloading for `files` (weights only as safetensors). */
-export function wantedRepoFile(path: string, files: ModelFiles): boolean {
-  if (path.includes("/")) return false;
-  if (TOKENIZER_FILES.includes(path) || CONFIG_FILES.includes(path)) return true;
-  return (
-    files === "model" && (path.endsWith(".safetensors") || path === "model.safetensors.index.json")
-  );
+/**
+ * The files of a repo listing to download for `files`: config and tokenizer files, and for a model
+ * the safetensors index (shards are chosen from it after it is downloaded) or `model.safetensors`.
+ * Other weights (`*.bin`, `original/`, `consolidated.safetensors`, GGUF, ONNX) are never fetched.
+ */
+export function selectRepoFiles(listing: readonly string[], files: ModelFiles): string[] {
+  const out = listing.filter((p) => TOKENIZER_FILES.includes(p) || CONFIG_FILES.includes(p));
+  if (files === "model") {
+    if (listing.includes("model.safetensors.index.json")) out.push("model.safetensors.index.json");
+    else if (listing.includes("model.safetensors")) out.push("model.safetensors");
+  }
+  return out;
 }
 
 async function isFile(path: string): Promise<boolean> {
@@ -223,17 +235,28 @@ async function downloadModel(
     const commit = (info as { sha?: string }).sha;
     if (!commit || !COMMIT.test(commit))
       throw new Error(`the hub returned no commit sha for ${repoId}@${revision}`);
-    const wanted: string[] = [];
+    const listing: string[] = [];
     for await (const entry of listFiles({
       repo: repoId,
       revision: commit,
       recursive: false,
       ...common,
     })) {
-      if (entry.type === "file" && wantedRepoFile(entry.path, files)) wanted.push(entry.path);
+      if (entry.type === "file") listing.push(entry.path);
     }
-    for (const path of wanted) {
-      await downloadFileToCacheDir({ repo: repoId, path, revision: commit, cacheDir, ...common });
+    const fetchFile = (path: string) =>
+      downloadFileToCacheDir({ repo: repoId, path, revision: commit, cacheDir, ...common });
+    for (const path of selectRepoFiles(listing, files)) {
+      const local = await fetchFile(path);
+      if (path === "model.safetensors.index.json") {
+        const { weightMap } = await readSafetensorsIndex(local);
+        for (const shard of [...new Set(weightMap.values())].sort()) {
+          if (!listing.includes(shard)) {
+            throw new ModelFileError(local, `names shard "${shard}", which the repo does not have`);
+          }
+          await fetchFile(shard);
+        }
+      }
     }
     if (revision !== commit) {
       await writeFileAtomic(join(cacheDir, hfCacheRepoFolder(repoId), "refs", revision), commit);
