@@ -54,7 +54,8 @@ export interface EngineCoreOptions {
 interface LoadedBase {
   info: BaseModelInfo;
   model: Transformer;
-  decode: Decode | undefined;
+  /** Loaded on the first request with stop strings (building a large BPE tokenizer takes seconds). */
+  decode: Promise<Decode> | undefined;
 }
 
 interface AdapterEntry {
@@ -124,8 +125,11 @@ export class EngineCore {
     if (mem) {
       const tensors = mem.tensors ?? initRandomWeights(mem.config, mem.seed ?? 0);
       const model = new Transformer(K, mem.config, loadBaseWeights(K, mem.config, tensors));
-      const decode = mem.tokenizerDir ? await loadDecoder(mem.tokenizerDir) : undefined;
-      return { info: infoOf(name, mem.config, mem.tokenizerId, mem.tokenizerDir), model, decode };
+      return {
+        info: infoOf(name, mem.config, mem.tokenizerId, mem.tokenizerDir),
+        model,
+        decode: undefined,
+      };
     }
     if ((this.opts.presets ?? true) && isPreset(name)) {
       const p = getPreset(name);
@@ -135,14 +139,16 @@ export class EngineCore {
         loadBaseWeights(K, p.config, initRandomWeights(p.config, p.seed)),
       );
       let tokenizerDir: string | undefined;
-      let decode: Decode | undefined;
       try {
         tokenizerDir = await p.tokenizerDir(this.opts.tokenizer);
-        decode = await loadDecoder(tokenizerDir);
       } catch {
         // Without its tokenizer the model still trains and samples; only stop strings are refused.
       }
-      return { info: infoOf(name, p.config, p.tokenizerId, tokenizerDir), model, decode };
+      return {
+        info: infoOf(name, p.config, p.tokenizerId, tokenizerDir),
+        model,
+        decode: undefined,
+      };
     }
     let dir = this.opts.modelDirs?.[name];
     if (!dir && (this.opts.resolveUnknown ?? true)) {
@@ -167,8 +173,11 @@ export class EngineCore {
       folder.config,
       loadBaseWeights(K, folder.config, folder.weights),
     );
-    const decode = await loadDecoder(folder.tokenizerDir);
-    return { info: infoOf(name, folder.config, undefined, folder.tokenizerDir), model, decode };
+    return {
+      info: infoOf(name, folder.config, undefined, folder.tokenizerDir),
+      model,
+      decode: undefined,
+    };
   }
 
   /** A fresh adapter on `baseModel` (an existing adapter of the same id is replaced). */
@@ -289,6 +298,14 @@ export class EngineCore {
       adapter = e.adapter;
     }
     const b = await this.base(req.baseModel);
+    const stop = req.params.stop;
+    const wantsText =
+      typeof stop === "string" || (Array.isArray(stop) && stop.some((x) => typeof x === "string"));
+    let decode: Decode | undefined;
+    if (wantsText && b.info.tokenizerDir) {
+      b.decode ??= loadDecoder(b.info.tokenizerDir);
+      decode = await b.decode;
+    }
     return sample(b.model, adapter, {
       prompt: req.prompt,
       numSamples: req.numSamples,
@@ -296,7 +313,7 @@ export class EngineCore {
       promptLogprobs: req.promptLogprobs,
       topkPromptLogprobs: req.topkPromptLogprobs,
       maxContextLength: b.info.maxContextLength,
-      ...(b.decode ? { decode: b.decode } : {}),
+      ...(decode ? { decode } : {}),
     });
   }
 

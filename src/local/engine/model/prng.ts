@@ -50,6 +50,11 @@ export class SeededRng {
     return (a * 67108864 + b) / 9007199254740992;
   }
 
+  /** A uniform float in [0, 1) with 24 bits of randomness (one draw; enough for weight init). */
+  nextFloat24(): number {
+    return (this.nextUint32() >>> 8) / 16777216;
+  }
+
   /** Uniform in [lo, hi). */
   uniform(lo: number, hi: number): number {
     return lo + (hi - lo) * this.nextFloat();

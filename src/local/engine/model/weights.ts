@@ -67,8 +67,10 @@ export function expectedTensorShapes(config: ModelConfig): Map<string, number[]>
 }
 
 /**
- * Random base weights from a seed, deterministic on every machine: projections and embeddings
- * ~ N(0, 0.02^2) (the HF `initializer_range` default), norms = 1. Returned with HF names.
+ * Random base weights from a seed, bit-identical on every machine (integer PRNG and exact float
+ * arithmetic only, no transcendental functions): projections and embeddings uniform on
+ * [-0.02 sqrt(3), 0.02 sqrt(3)] (standard deviation 0.02, the HF `initializer_range` default),
+ * norms = 1. Returned with HF names.
  */
 export function initRandomWeights(config: ModelConfig, seed: number): Map<string, NamedTensor> {
   const rng = new SeededRng(seed, 0x5eed);
@@ -77,7 +79,10 @@ export function initRandomWeights(config: ModelConfig, seed: number): Map<string
     const n = shape.reduce((a, b) => a * b, 1);
     const data = new Float32Array(n);
     if (name.endsWith("norm.weight")) data.fill(1);
-    else for (let i = 0; i < n; i++) data[i] = 0.02 * rng.normal();
+    else {
+      const a = 0.02 * Math.sqrt(3);
+      for (let i = 0; i < n; i++) data[i] = a * (2 * rng.nextFloat24() - 1);
+    }
     out.set(name, { shape, data });
   }
   return out;
