@@ -29,7 +29,13 @@ export {
   type SyncGrader,
 } from "./math-grading.js";
 export { ProblemEnv, type ProblemEnvOptions, ProblemGroupBuilder } from "./problem-env.js";
-export { type EpisodeOptions, rolloutGroup, runEpisode, type TokenPolicy } from "./rollouts.js";
+export {
+  type EpisodeOptions,
+  policyFromCompleter,
+  rolloutGroup,
+  runEpisode,
+  type TokenPolicy,
+} from "./rollouts.js";
 export type {
   Action,
   Env,

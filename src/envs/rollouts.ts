@@ -1,4 +1,5 @@
 import type { ModelInput } from "../client/types/model-input.js";
+import type { TokenCompleter } from "../completers/types.js";
 import {
   type Env,
   type EnvGroupBuilder,
@@ -14,6 +15,14 @@ import {
  * client (one `sample` call per rollout) or anything else, e.g. a scripted policy in tests.
  */
 export type TokenPolicy = (observation: ModelInput, stop: StopCondition) => Promise<SampledAction>;
+
+/** A {@link TokenPolicy} that samples with a `TokenCompleter` (e.g. the Tinker sampling completer). */
+export function policyFromCompleter(
+  completer: TokenCompleter,
+  options: { maxTokens?: number } = {},
+): TokenPolicy {
+  return (observation, stop) => completer.complete(observation, stop, options);
+}
 
 /** Options of {@link runEpisode}. */
 export interface EpisodeOptions {

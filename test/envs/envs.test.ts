@@ -1,6 +1,7 @@
 import { join } from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
 import { ModelInput } from "../../src/client/types/model-input.js";
+import type { TokenCompleter } from "../../src/completers/types.js";
 import { ArithmeticDataset, ArithmeticEnv } from "../../src/envs/arithmetic-env.js";
 import {
   BOXED_QUESTION_SUFFIX,
@@ -11,7 +12,12 @@ import {
 import { ListRLDataset } from "../../src/envs/list-dataset.js";
 import { lenientAnswerGrader } from "../../src/envs/math-grading.js";
 import { ProblemGroupBuilder } from "../../src/envs/problem-env.js";
-import { rolloutGroup, runEpisode, type TokenPolicy } from "../../src/envs/rollouts.js";
+import {
+  policyFromCompleter,
+  rolloutGroup,
+  runEpisode,
+  type TokenPolicy,
+} from "../../src/envs/rollouts.js";
 import type { Env, EnvGroupBuilder, StepResult } from "../../src/envs/types.js";
 import { getRenderer } from "../../src/renderers/registry.js";
 import type { Renderer } from "../../src/renderers/types.js";
@@ -321,6 +327,30 @@ describe("a user's custom Env plugs into the same machinery", () => {
       ),
     ).rejects.toThrow("boom");
     expect(cleaned).toBe(2);
+  });
+
+  it("a TokenCompleter (the sampling side) drives rollouts through policyFromCompleter", async () => {
+    const seen: { stop: readonly (string | number)[]; maxTokens: number | undefined }[] = [];
+    const completer: TokenCompleter = {
+      complete: async (_input, stop, options) => {
+        seen.push({ stop, maxTokens: options?.maxTokens });
+        return {
+          tokens: [...encode("ba"), stop[0] as number],
+          logprobs: [-0.1, -0.2],
+          stopReason: "stop",
+        };
+      },
+    };
+    const group = await rolloutGroup(
+      new ProblemGroupBuilder(() => new ReverseWordEnv("ab", qwen), 2),
+      policyFromCompleter(completer, { maxTokens: 16 }),
+    );
+    expect(group.totalRewards()).toEqual([1, 1]);
+    expect(group.trajectories[0]!.transitions[0]!.action.logprobs).toEqual([-0.1, -0.2]);
+    expect(seen).toEqual([
+      { stop: qwen.getStopSequences(), maxTokens: 16 },
+      { stop: qwen.getStopSequences(), maxTokens: 16 },
+    ]);
   });
 
   it("runEpisode follows multi-turn envs until episodeDone", async () => {
