@@ -209,6 +209,111 @@ function expScaled(s: usize, n: i32, scale: f32, shift: f32): void {
   for (; j < n; j++) store<f32>(ptr(s, j), exp1(load<f32>(ptr(s, j)) * scale - shift));
 }
 
+// Dot products of x with four rows y0..y3 (D floats each). Every lane follows the same arithmetic
+// whichever rows share the call, so a score never depends on how keys were grouped.
+@inline
+function dot4(x: usize, y0: usize, y1: usize, y2: usize, y3: usize, D: i32): v128 {
+  let a0 = f32x4.splat(0);
+  let a1 = f32x4.splat(0);
+  let a2 = f32x4.splat(0);
+  let a3 = f32x4.splat(0);
+  let d = 0;
+  for (; d + 4 <= D; d += 4) {
+    const o = (<usize>d) << 2;
+    const xv = v128.load(x + o);
+    a0 = fma4(xv, v128.load(y0 + o), a0);
+    a1 = fma4(xv, v128.load(y1 + o), a1);
+    a2 = fma4(xv, v128.load(y2 + o), a2);
+    a3 = fma4(xv, v128.load(y3 + o), a3);
+  }
+  // Transpose-add: lane k = (a_k[0] + a_k[2]) + (a_k[1] + a_k[3]).
+  const s01 = f32x4.add(v128.shuffle<f32>(a0, a1, 0, 4, 1, 5), v128.shuffle<f32>(a0, a1, 2, 6, 3, 7));
+  const s23 = f32x4.add(v128.shuffle<f32>(a2, a3, 0, 4, 1, 5), v128.shuffle<f32>(a2, a3, 2, 6, 3, 7));
+  let r = f32x4.add(v128.shuffle<f32>(s01, s23, 0, 1, 4, 5), v128.shuffle<f32>(s01, s23, 2, 3, 6, 7));
+  if (d < D) {
+    let t0: f32 = 0;
+    let t1: f32 = 0;
+    let t2: f32 = 0;
+    let t3: f32 = 0;
+    for (; d < D; d++) {
+      const o = (<usize>d) << 2;
+      const xs = load<f32>(x + o);
+      t0 += xs * load<f32>(y0 + o);
+      t1 += xs * load<f32>(y1 + o);
+      t2 += xs * load<f32>(y2 + o);
+      t3 += xs * load<f32>(y3 + o);
+    }
+    r = f32x4.add(r, f32x4.replace_lane(f32x4.replace_lane(f32x4.replace_lane(f32x4.splat(t0), 1, t1), 2, t2), 3, t3));
+  }
+  return r;
+}
+
+// s[j] = scale * dot(x, rows[j]) for j < n, rows[j] = base + j*stride bytes.
+function scoresOf(x: usize, base: usize, stride: usize, n: i32, D: i32, scale: f32, s: usize): void {
+  const vs = f32x4.splat(scale);
+  let j = 0;
+  for (; j + 4 <= n; j += 4) {
+    const y = base + <usize>j * stride;
+    v128.store(ptr(s, j), f32x4.mul(dot4(x, y, y + stride, y + 2 * stride, y + 3 * stride, D), vs));
+  }
+  if (j < n) {
+    // Tail keys go through the same lane arithmetic (spare lanes repeat the last row, unused).
+    const last = base + <usize>(n - 1) * stride;
+    const y0 = base + <usize>j * stride;
+    const y1 = j + 1 < n ? y0 + stride : last;
+    const y2 = j + 2 < n ? y0 + 2 * stride : last;
+    const r = f32x4.mul(dot4(x, y0, y1, y2, last, D), vs);
+    store<f32>(ptr(s, j), f32x4.extract_lane(r, 0));
+    if (j + 1 < n) store<f32>(ptr(s, j + 1), f32x4.extract_lane(r, 1));
+    if (j + 2 < n) store<f32>(ptr(s, j + 2), f32x4.extract_lane(r, 2));
+  }
+}
+
+// out[0..D) = sum_j w[j] * rows[j] (overwritten), accumulated in registers 16 floats at a time.
+function weightedRows(w: usize, base: usize, stride: usize, n: i32, D: i32, out: usize): void {
+  let d = 0;
+  for (; d + 16 <= D; d += 16) {
+    const o = (<usize>d) << 2;
+    let c0 = f32x4.splat(0);
+    let c1 = f32x4.splat(0);
+    let c2 = f32x4.splat(0);
+    let c3 = f32x4.splat(0);
+    let y = base + o;
+    for (let j = 0; j < n; j++) {
+      const wj = v128.load32_splat(ptr(w, j));
+      c0 = fma4(wj, v128.load(y), c0);
+      c1 = fma4(wj, v128.load(y, 16), c1);
+      c2 = fma4(wj, v128.load(y, 32), c2);
+      c3 = fma4(wj, v128.load(y, 48), c3);
+      y += stride;
+    }
+    v128.store(out + o, c0);
+    v128.store(out + o, c1, 16);
+    v128.store(out + o, c2, 32);
+    v128.store(out + o, c3, 48);
+  }
+  for (; d + 4 <= D; d += 4) {
+    const o = (<usize>d) << 2;
+    let c0 = f32x4.splat(0);
+    let y = base + o;
+    for (let j = 0; j < n; j++) {
+      c0 = fma4(v128.load32_splat(ptr(w, j)), v128.load(y), c0);
+      y += stride;
+    }
+    v128.store(out + o, c0);
+  }
+  for (; d < D; d++) {
+    const o = (<usize>d) << 2;
+    let c: f32 = 0;
+    let y = base + o;
+    for (let j = 0; j < n; j++) {
+      c += load<f32>(ptr(w, j)) * load<f32>(y);
+      y += stride;
+    }
+    store<f32>(out + o, c);
+  }
+}
+
 // Causal GQA forward. (head, query row) units are dealt round-robin to threads: causal rows grow in
 // cost along the sequence, and a single decode row still splits across heads.
 export function attention_fwd(
@@ -218,73 +323,142 @@ export function attention_fwd(
   const group = H / KVH;
   const scores = scratchPtr;
   const offset = kvLen - T;
+  const kvStride = (<usize>(KVH * D)) << 2;
   const units = H * T;
   for (let u = tid; u < units; u += nthr) {
     const h = u / T;
     const i = u - h * T;
     const g = h / group;
-    {
-      const qi = ptr(q, (i * H + h) * D);
-      const n = offset + i + 1;
-      let mx: f32 = -Infinity;
-      for (let j = 0; j < n; j++) {
-        const s = dot(qi, ptr(k, (j * KVH + g) * D), D) * scale;
-        store<f32>(ptr(scores, j), s);
-        mx = max(mx, s);
-      }
-      const shift = mx;
-      // Same expression as the backward's recomputation: exp(fl(dot*scale) - shift).
-      expScaled(scores, n, 1, shift);
-      const oi = ptr(out, (i * H + h) * D);
-      zero(oi, D);
-      let sum: f64 = 0;
-      for (let j = 0; j < n; j++) {
-        const p = load<f32>(ptr(scores, j));
-        sum += p;
-        axpy(p, ptr(v, (j * KVH + g) * D), oi, D);
-      }
-      const inv = <f32>(1.0 / sum);
-      const vi = f32x4.splat(inv);
-      let d = 0;
-      for (; d + 4 <= D; d += 4) v128.store(oi + ((<usize>d) << 2), f32x4.mul(v128.load(oi + ((<usize>d) << 2)), vi));
-      for (; d < D; d++) store<f32>(ptr(oi, d), load<f32>(ptr(oi, d)) * inv);
-      store<f32>(ptr(lse, h * T + i), <f32>(<f64>shift + Math.log(sum)));
-    }
+    const qi = ptr(q, (i * H + h) * D);
+    const n = offset + i + 1;
+    scoresOf(qi, ptr(k, g * D), kvStride, n, D, scale, scores);
+    let mx: f32 = -Infinity;
+    for (let j = 0; j < n; j++) mx = max(mx, load<f32>(ptr(scores, j)));
+    // Same expression as the backward's recomputation: exp(fl(dot*scale) - shift).
+    expScaled(scores, n, 1, mx);
+    let sum: f64 = 0;
+    for (let j = 0; j < n; j++) sum += load<f32>(ptr(scores, j));
+    const oi = ptr(out, (i * H + h) * D);
+    weightedRows(scores, ptr(v, g * D), kvStride, n, D, oi);
+    const inv = <f32>(1.0 / sum);
+    const vi = f32x4.splat(inv);
+    let d = 0;
+    for (; d + 4 <= D; d += 4) v128.store(oi + ((<usize>d) << 2), f32x4.mul(v128.load(oi + ((<usize>d) << 2)), vi));
+    for (; d < D; d++) store<f32>(ptr(oi, d), load<f32>(ptr(oi, d)) * inv);
+    store<f32>(ptr(lse, h * T + i), <f32>(<f64>mx + Math.log(sum)));
   }
 }
 
+// dst[d] += sum_r w_r * x_r[d] over four rows, one read-modify-write of dst.
+@inline
+function axpy4(w0: f32, w1: f32, w2: f32, w3: f32, x0: usize, x1: usize, x2: usize, x3: usize, dst: usize, D: i32): void {
+  const v0 = f32x4.splat(w0);
+  const v1 = f32x4.splat(w1);
+  const v2 = f32x4.splat(w2);
+  const v3 = f32x4.splat(w3);
+  let d = 0;
+  for (; d + 4 <= D; d += 4) {
+    const o = (<usize>d) << 2;
+    let acc = v128.load(dst + o);
+    acc = fma4(v0, v128.load(x0 + o), acc);
+    acc = fma4(v1, v128.load(x1 + o), acc);
+    acc = fma4(v2, v128.load(x2 + o), acc);
+    acc = fma4(v3, v128.load(x3 + o), acc);
+    v128.store(dst + o, acc);
+  }
+  for (; d < D; d++) {
+    const o = (<usize>d) << 2;
+    let acc = load<f32>(dst + o);
+    acc += w0 * load<f32>(x0 + o);
+    acc += w1 * load<f32>(x1 + o);
+    acc += w2 * load<f32>(x2 + o);
+    acc += w3 * load<f32>(x3 + o);
+    store<f32>(dst + o, acc);
+  }
+}
+
+/** Query rows the attention backward handles together (its scratch holds 2 x QB rows of T floats). */
+const QB: i32 = 4;
+
 // Causal GQA backward (kvLen == T). Work is split by kv head: dk/dv of a kv head accumulate over
-// all query heads of its group, so each group belongs to one thread.
+// all query heads of its group, so each group belongs to one thread. Query rows are taken QB at a
+// time so each dk/dv row is read and written once per block rather than once per query.
 export function attention_bwd(
   q: usize, k: usize, v: usize, out: usize, lse: usize, dOut: usize, dq: usize, dk: usize, dv: usize,
   T: i32, H: i32, KVH: i32, D: i32, scale: f32, tid: i32, nthr: i32,
 ): void {
   const group = H / KVH;
-  const p = scratchPtr;
+  const rowB = (<usize>T) << 2;
+  const pB = scratchPtr; // QB rows of probabilities
+  const dsB = scratchPtr + <usize>QB * rowB; // QB rows of score gradients
+  const kvStride = (<usize>(KVH * D)) << 2;
+  const vsc = f32x4.splat(scale);
   for (let g = tid; g < KVH; g += nthr) {
     for (let j = 0; j < T; j++) {
       zero(ptr(dk, (j * KVH + g) * D), D);
       zero(ptr(dv, (j * KVH + g) * D), D);
     }
+    const kg = ptr(k, g * D);
+    const vg = ptr(v, g * D);
     for (let h = g * group; h < (g + 1) * group; h++) {
-      for (let i = 0; i < T; i++) {
-        const row = (i * H + h) * D;
-        const qi = ptr(q, row);
-        const doi = ptr(dOut, row);
-        const dqi = ptr(dq, row);
-        zero(dqi, D);
-        const n = i + 1;
-        for (let j = 0; j < n; j++) store<f32>(ptr(p, j), dot(qi, ptr(k, (j * KVH + g) * D), D));
-        expScaled(p, n, scale, load<f32>(ptr(lse, h * T + i)));
-        const di = dot(doi, ptr(out, row), D);
-        for (let j = 0; j < n; j++) {
+      for (let i0 = 0; i0 < T; i0 += QB) {
+        const rb = min(QB, T - i0);
+        const nmax = i0 + rb;
+        for (let r = 0; r < QB; r++) {
+          const p = pB + <usize>r * rowB;
+          const ds = dsB + <usize>r * rowB;
+          if (r >= rb) {
+            zero(p, nmax);
+            zero(ds, nmax);
+            continue;
+          }
+          const i = i0 + r;
+          const row = (i * H + h) * D;
+          const qi = ptr(q, row);
+          const doi = ptr(dOut, row);
+          const n = i + 1;
+          // p = exp(fl(dot*scale) - lse), exactly as in the forward.
+          scoresOf(qi, kg, kvStride, n, D, 1, p);
+          expScaled(p, n, scale, load<f32>(ptr(lse, h * T + i)));
+          // ds = p * (dOut.v_j - dOut.out) * scale
+          scoresOf(doi, vg, kvStride, n, D, 1, ds);
+          const vdi = f32x4.splat(dot(doi, ptr(out, row), D));
+          let j = 0;
+          for (; j + 4 <= n; j += 4) {
+            const o = (<usize>j) << 2;
+            v128.store(ds + o, f32x4.mul(f32x4.mul(v128.load(p + o), f32x4.sub(v128.load(ds + o), vdi)), vsc));
+          }
+          const di = f32x4.extract_lane(vdi, 0);
+          for (; j < n; j++) {
+            store<f32>(ptr(ds, j), load<f32>(ptr(p, j)) * (load<f32>(ptr(ds, j)) - di) * scale);
+          }
+          for (j = n; j < nmax; j++) {
+            store<f32>(ptr(p, j), 0);
+            store<f32>(ptr(ds, j), 0);
+          }
+          weightedRows(ds, kg, kvStride, n, D, ptr(dq, row));
+        }
+        // Rows past the block's end (r >= rb) have zero weights; point them at row i0.
+        const q0 = ptr(q, (i0 * H + h) * D);
+        const o0 = ptr(dOut, (i0 * H + h) * D);
+        const rs = (<usize>(H * D)) << 2;
+        const q1 = rb > 1 ? q0 + rs : q0;
+        const q2 = rb > 2 ? q0 + 2 * rs : q0;
+        const q3 = rb > 3 ? q0 + 3 * rs : q0;
+        const o1 = rb > 1 ? o0 + rs : o0;
+        const o2 = rb > 2 ? o0 + 2 * rs : o0;
+        const o3 = rb > 3 ? o0 + 3 * rs : o0;
+        for (let j = 0; j < nmax; j++) {
           const kv = (j * KVH + g) * D;
-          const pj = load<f32>(ptr(p, j));
-          const dp = dot(doi, ptr(v, kv), D);
-          const ds = pj * (dp - di) * scale;
-          axpy(ds, ptr(k, kv), dqi, D);
-          axpy(ds, qi, ptr(dk, kv), D);
-          axpy(pj, doi, ptr(dv, kv), D);
+          const jo = (<usize>j) << 2;
+          axpy4(
+            load<f32>(dsB + jo), load<f32>(dsB + rowB + jo), load<f32>(dsB + 2 * rowB + jo), load<f32>(dsB + 3 * rowB + jo),
+            q0, q1, q2, q3, ptr(dk, kv), D,
+          );
+          axpy4(
+            load<f32>(pB + jo), load<f32>(pB + rowB + jo), load<f32>(pB + 2 * rowB + jo), load<f32>(pB + 3 * rowB + jo),
+            o0, o1, o2, o3, ptr(dv, kv), D,
+          );
         }
       }
     }

@@ -337,9 +337,10 @@ export class WasmKernels implements Kernels {
         "nKvHeads",
       );
     }
-    if (L + p.headDim > this.maxScratchFloats) {
+    // Scratch holds one row of kvLen scores (forward) or 8 rows (backward, 4 queries at a time).
+    if (8 * L > this.maxScratchFloats) {
       throw new TinkerValidationError(
-        `kvLen ${L} is too long for the wasm attention kernel (max ${this.maxScratchFloats - p.headDim})`,
+        `kvLen ${L} is too long for the wasm attention kernel (max ${this.maxScratchFloats / 8})`,
         "kvLen",
       );
     }
