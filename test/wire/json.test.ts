@@ -16,7 +16,6 @@ import {
   sampleResponseFromJson,
   samplingParamsFromJson,
   samplingParamsToJson,
-  shortestFloat32,
   tensorDataFromJson,
   tensorDataToJson,
 } from "../../src/client/wire/json.js";
@@ -50,14 +49,11 @@ describe("TensorData JSON", () => {
     expect(tensorDataFromJson({ data: [1.5, 2], dtype: "float32" }).shape).toEqual([2]);
   });
 
-  it("writes float32 values as their shortest decimal", () => {
-    expect(shortestFloat32(Math.fround(0.1))).toBe(0.1);
-    expect(shortestFloat32(Math.fround(-1.7))).toBe(-1.7);
-    expect(shortestFloat32(1)).toBe(1);
-    const t = TensorData.fromTyped(new Float32Array([0.1, 1 / 3, -2.5e-8]));
+  it("writes float32 values as the exact double of each float32 (like numpy tolist)", () => {
+    const t = TensorData.fromTyped(new Float32Array([0.1, 1 / 3, 1]));
     const data = tensorDataToJson(t).data;
-    expect(data).toEqual([0.1, 0.33333334, -2.5e-8]);
-    expect(Float32Array.from(data)).toEqual(t.data);
+    expect(data).toEqual([Math.fround(0.1), Math.fround(1 / 3), 1]);
+    expect(JSON.stringify(data)).toBe("[0.10000000149011612,0.3333333432674408,1]");
   });
 
   it.each([

@@ -280,7 +280,10 @@ describe("server-side builders round-trip through the client schemas", () => {
     };
     const back = parseResponse(responseSchemas.forwardBackward, toWire.forwardBackward(out), "x");
     expect(back.lossFnOutputs[0]!["logprobs"]!.data).toEqual(new Float32Array([-0.1, -2]));
-    expect(toWire.forwardBackward(out).loss_fn_outputs[0]!["logprobs"]!.data).toEqual([-0.1, -2]);
+    expect(toWire.forwardBackward(out).loss_fn_outputs[0]!["logprobs"]!.data).toEqual([
+      Math.fround(-0.1),
+      -2,
+    ]);
     const s = {
       sequences: [{ stopReason: "stop" as const, tokens: [1], logprobs: [-0.5] }],
       promptLogprobs: [null, -1],

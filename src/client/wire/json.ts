@@ -5,8 +5,8 @@
  * Encoding follows the reference's dump rules: `null`/unset optionals are omitted, non-null
  * defaults are sent (`temperature: 1`, `top_k: -1`, `top_p: 1`, all six Adam fields, the LoRA
  * `train_*` flags), and every chunk carries its `type`. Keys come out in the order the reference
- * SDK writes them. float32 tensor values are written as the shortest decimal that reads back as the
- * same float32 (Python sends the same float32 values, sometimes with more digits).
+ * SDK writes them. float32 tensor values are written as the exact double of each float32, as the
+ * reference does for numpy tensors (`0.10000000149011612` for float32 0.1).
  *
  * `...FromJson` functions validate: request-side types throw `TinkerValidationError` naming the
  * field; response-side types (`SampleResponse`, `ForwardBackwardOutput`) throw
@@ -107,24 +107,20 @@ export interface ForwardBackwardOutputJson {
 // ---------------------------------------------------------------------------------------------
 // Encoding
 
-/** The shortest decimal that reads back as the same float32 value. */
-export function shortestFloat32(x: number): number {
-  if (!Number.isFinite(x) || Number.isInteger(x)) return x;
-  for (let p = 1; p < 10; p++) {
-    const y = Number(x.toPrecision(p));
-    if (Math.fround(y) === x) return y;
-  }
-  return x;
-}
-
 /** `TensorData` -> `{data, dtype, shape, sparse_*}` (sparse tensors keep their CSR form). */
 export function tensorDataToJson(t: TensorData): TensorDataJson {
-  const data = t.dtype === "float32" ? Array.from(t.data, shortestFloat32) : Array.from(t.data);
-  const out: TensorDataJson = { data, dtype: t.dtype, shape: [...t.shape] };
+  const out: TensorDataJson = { data: toList(t.data), dtype: t.dtype, shape: [...t.shape] };
   if (t.sparse) {
-    out.sparse_crow_indices = Array.from(t.sparse.crowIndices);
-    out.sparse_col_indices = Array.from(t.sparse.colIndices);
+    out.sparse_crow_indices = toList(t.sparse.crowIndices);
+    out.sparse_col_indices = toList(t.sparse.colIndices);
   }
+  return out;
+}
+
+/** A plain loop: `Array.from(typedArray)` goes through the iterator protocol and is far slower. */
+function toList(a: ArrayLike<number>): number[] {
+  const out: number[] = new Array(a.length);
+  for (let i = 0; i < a.length; i++) out[i] = a[i]!;
   return out;
 }
 
@@ -135,7 +131,7 @@ function base64(bytes: Uint8Array): string {
 function chunkToJson(c: ModelInputChunk): ChunkJson {
   switch (c.type) {
     case "encoded_text":
-      return { tokens: Array.from(c.tokens), type: "encoded_text" };
+      return { tokens: toList(c.tokens), type: "encoded_text" };
     case "image":
       return c.expectedTokens === undefined
         ? { data: base64(c.data), format: c.format, type: "image" }
