@@ -939,6 +939,28 @@ describe.each(variants)("wasm kernels (relaxedSimd=$relaxedSimd)", ({ relaxedSim
   });
 });
 
+describe("thread pool failures", () => {
+  it("reports a trap on any thread as an error and stays usable", () => {
+    const K = createWasmKernelsSync({ threads: 2, relaxedSimd: false });
+    const pool = (
+      K as unknown as { pool: { run(op: string, args: number[], parallel: boolean): void } }
+    ).pool;
+    const out = K.alloc(64);
+    // sumsq over 64 chunks whose second half (the worker's share) lies past the end of memory.
+    const n = 64 * 16384;
+    const start = K.memoryStats().memoryBytes - (n / 2) * 4;
+    expect(() => pool.run("sumsq", [start, n, out.byteOffset], true)).toThrow(
+      /failed on a worker thread/,
+    );
+    // ... and a share that traps on the calling thread.
+    expect(() => pool.run("sumsq", [0xfff0_0000, n, out.byteOffset], true)).toThrow();
+    const x = K.alloc(300_000);
+    x.fill(1);
+    expect(K.sumSquares(x, 300_000)).toBe(300_000); // parallel path still works afterwards
+    K.dispose();
+  });
+});
+
 describe("createWasmKernels", () => {
   it("returns Kernels asynchronously and validates options", async () => {
     const K = await createWasmKernels({ threads: 2, relaxedSimd: false });
