@@ -25,7 +25,7 @@ import {
   type SamplingParams,
 } from "../types/params.js";
 import { TensorData, type TensorDType } from "../types/tensor-data.js";
-import { describeIssues, dflt, int, opt } from "./zod-util.js";
+import { describeIssues, dflt, int, numberList, opt } from "./zod-util.js";
 
 // ---------------------------------------------------------------------------------------------
 // Wire JSON shapes
@@ -249,11 +249,11 @@ function fail(ctx: z.RefinementCtx, e: unknown, path: PropertyKey[] = []): never
 /** `TensorData` JSON -> `TensorData` (dense, 2-D, or sparse CSR). */
 export const tensorDataSchema = z
   .object({
-    data: z.array(z.number()),
+    data: numberList(),
     dtype: z.enum(["int64", "float32"]),
     shape: opt(z.array(int().nonnegative())),
-    sparse_crow_indices: opt(z.array(int())),
-    sparse_col_indices: opt(z.array(int())),
+    sparse_crow_indices: opt(numberList({ int: true })),
+    sparse_col_indices: opt(numberList({ int: true })),
   })
   .transform((v, ctx): TensorData => {
     try {
@@ -281,7 +281,7 @@ const base64Bytes = z.string().transform((s) => new Uint8Array(Buffer.from(s, "b
 export const chunkSchema = z.discriminatedUnion("type", [
   z.object({
     type: z.literal("encoded_text"),
-    tokens: z.array(int().min(0).max(0x7fffffff)),
+    tokens: numberList({ int: true, min: 0, max: 0x7fffffff }),
   }),
   z.object({
     type: z.literal("image"),
@@ -394,8 +394,8 @@ export const sampleResponseSchema = z
     sequences: z.array(
       z.object({
         stop_reason: stopReason,
-        tokens: z.array(int()),
-        logprobs: opt(z.array(z.number())),
+        tokens: numberList({ int: true }),
+        logprobs: opt(numberList()),
       }),
     ),
     prompt_logprobs: opt(z.array(z.number().nullable())),

@@ -33,3 +33,43 @@ export function describeIssues(error: z.ZodError): { field: string; message: str
   const more = error.issues.length > 1 ? ` (and ${error.issues.length - 1} more problems)` : "";
   return { field, message: `${field || "<root>"}: ${first.message}${more}` };
 }
+
+/**
+ * A JSON list of numbers, checked in one plain loop. `z.array(z.number())` runs a schema per
+ * element, which dominates parsing of large tensors; this reports the first bad index instead.
+ */
+export function numberList(opts: { int?: boolean; min?: number; max?: number } = {}) {
+  const {
+    int: wantInt = false,
+    min = Number.NEGATIVE_INFINITY,
+    max = Number.POSITIVE_INFINITY,
+  } = opts;
+  const what = `${wantInt ? "an integer" : "a number"}${
+    Number.isFinite(min) || Number.isFinite(max) ? ` in [${min}, ${max}]` : ""
+  }`;
+  return z.unknown().transform((v, ctx): number[] => {
+    if (!Array.isArray(v)) {
+      ctx.issues.push({ code: "custom", message: `expected a list of numbers`, input: v });
+      return z.NEVER;
+    }
+    for (let i = 0; i < v.length; i++) {
+      const x: unknown = v[i];
+      if (
+        typeof x !== "number" ||
+        !Number.isFinite(x) ||
+        (wantInt && !Number.isInteger(x)) ||
+        x < min ||
+        x > max
+      ) {
+        ctx.issues.push({
+          code: "custom",
+          message: `expected ${what}, got ${JSON.stringify(x)}`,
+          input: x,
+          path: [i],
+        });
+        return z.NEVER;
+      }
+    }
+    return v as number[];
+  });
+}
