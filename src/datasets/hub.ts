@@ -342,7 +342,7 @@ async function syncToCache(
   let downloaded = false;
   for (const path of selected) {
     const oid = oids.get(path)!;
-    const local = join("files", path);
+    const local = join("files", safeRelative(path));
     const prev = previous.get(path);
     if (prev?.oid === oid && (await exists(join(dir, local)))) {
       files.push(prev);
@@ -443,7 +443,7 @@ async function syncFromDatasetsServer(
     const name = e.filename ?? e.url!.split("/").pop()!;
     const path = `${e.config ?? "default"}/${e.split}/${name}`;
     const oid = `${e.url}#${e.size ?? ""}`;
-    const local = join("parquet", path);
+    const local = join("parquet", safeRelative(path));
     const prev = previous.get(path);
     if (prev?.oid === oid && (await exists(join(dir, local)))) {
       files.push(prev);
@@ -472,6 +472,19 @@ async function syncFromDatasetsServer(
     },
     downloaded,
   };
+}
+
+/** A server-given path, refused if it could escape the cache directory. */
+function safeRelative(path: string): string {
+  const parts = path.split(/[/\\]/);
+  if (
+    path.startsWith("/") ||
+    /^[A-Za-z]:/.test(path) ||
+    parts.some((p) => p === ".." || p === "")
+  ) {
+    throw new DatasetFormatError(path, 0, "refusing a data file path outside the dataset folder");
+  }
+  return path;
 }
 
 async function exists(path: string): Promise<boolean> {

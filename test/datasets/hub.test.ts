@@ -68,6 +68,9 @@ beforeAll(async () => {
         "data/test.jsonl": enc('{"x":10}\n'),
       },
     },
+    "acme/evil": {
+      files: { "data/../../../escape/train.jsonl": enc('{"x":1}\n') },
+    },
     "acme/gated": {
       token: "hf_secret",
       files: { "data/train.jsonl": enc('{"ok":true}\n') },
@@ -273,6 +276,12 @@ describe("loadHubDataset against a local hub", () => {
       ...opts("k"),
     });
     expect(ds.rows).toEqual([{ ok: true }]);
+  });
+
+  it("refuses server-given paths that would escape the cache folder", async () => {
+    await expect(
+      loadHubDataset({ repo: "acme/evil", split: "train", ...opts("l") }),
+    ).rejects.toThrow(/refusing a data file path outside the dataset folder/);
   });
 
   it("Gsm8k.load reads openai/gsm8k config main from the hub", async () => {
