@@ -69,7 +69,9 @@ beforeAll(async () => {
       },
     },
     "acme/evil": {
+      // a repo path with ".." is never selected; a converted file name with ".." is refused
       files: { "data/../../../escape/train.jsonl": enc('{"x":1}\n') },
+      converted: { "default/train": [{ filename: "../../../escape.parquet", bytes: enc("x") }] },
     },
     "acme/gated": {
       token: "hf_secret",
