@@ -1,5 +1,6 @@
+import { setMaxListeners } from "node:events";
 import { performance } from "node:perf_hooks";
-import { sleep } from "./core/abort.js";
+import { linkedSignal, sleep } from "./core/abort.js";
 import { jitteredBackoffMs } from "./core/backoff.js";
 import { Semaphore } from "./core/budget.js";
 import { isRetryableError } from "./core/retry.js";
@@ -63,11 +64,18 @@ export class SamplingClient {
   private seqCounter = 0;
   private inFlight: Semaphore | undefined;
   private lastProgress = Date.now();
-  private stuckController = new AbortController();
+  private stuckController = SamplingClient.stuckSignalController();
   private stuckTimer: NodeJS.Timeout | undefined;
   private infoPromise: Promise<SamplerInfo> | undefined;
   private tokenizerPromise: Promise<Tokenizer> | undefined;
   private readonly target: SamplingClientTarget;
+
+  /** Every in-flight sample listens to this signal (removed when it settles): no listener cap. */
+  private static stuckSignalController(): AbortController {
+    const c = new AbortController();
+    setMaxListeners(0, c.signal);
+    return c;
+  }
 
   /** @internal Use `ServiceClient.createSamplingClient`. */
   constructor(
@@ -137,23 +145,24 @@ export class SamplingClient {
     const input = prompt instanceof ModelInput ? prompt : ModelInput.fromInts(prompt);
     validateSample(input, numSamples, params, opts);
     return new APIFuture<SampleResponse>(async (signal, hooks) => {
-      const signals = [signal, this.stuckController.signal];
-      if (opts.signal) signals.push(opts.signal);
-      if (opts.timeout !== undefined) signals.push(AbortSignal.timeout(opts.timeout));
-      const linked = AbortSignal.any(signals);
+      // Manual linking (disposed below): AbortSignal.any on the long-lived stuck-watch signal
+      // would keep a dependent signal per call alive until GC.
+      const linked = linkedSignal(
+        [signal, this.stuckController.signal, opts.signal],
+        opts.timeout,
+        `sample timed out after ${opts.timeout} ms (including retries).`,
+      );
       try {
-        return await this.withRetryHandler(input, numSamples, params, opts, linked, hooks);
+        return await this.withRetryHandler(input, numSamples, params, opts, linked.signal, hooks);
       } catch (err) {
-        if (linked.aborted && !signal.aborted && opts.signal?.aborted !== true) {
-          const reason: unknown = linked.reason;
-          if (reason instanceof Error && reason.name === "TimeoutError") {
-            throw new APITimeoutError(
-              `sample timed out after ${opts.timeout} ms (including retries).`,
-            );
-          }
-          if (reason instanceof APIConnectionError) throw reason;
+        if (linked.signal.aborted) {
+          const reason: unknown = linked.signal.reason;
+          if (reason instanceof APITimeoutError || reason instanceof APIConnectionError)
+            throw reason;
         }
         throw err;
+      } finally {
+        linked.dispose();
       }
     });
   }
@@ -303,7 +312,7 @@ export class SamplingClient {
         const idle = Date.now() - this.lastProgress;
         if (idle >= limit) {
           const old = this.stuckController;
-          this.stuckController = new AbortController();
+          this.stuckController = SamplingClient.stuckSignalController();
           this.lastProgress = Date.now();
           old.abort(
             new APIConnectionError(

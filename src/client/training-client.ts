@@ -558,7 +558,7 @@ function validateAdam(p: AdamParams): void {
   }
 }
 
-/** A signal that fires when either input does. */
-export function anySignal(a: AbortSignal, b: AbortSignal | undefined): AbortSignal {
+/** A signal that fires when either input does (the future's own, or the caller's). */
+function anySignal(a: AbortSignal, b: AbortSignal | undefined): AbortSignal {
   return b ? AbortSignal.any([a, b]) : a;
 }

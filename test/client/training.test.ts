@@ -207,6 +207,17 @@ describe("TrainingClient against a Tinker-like server", () => {
     expect(out.metrics["n:mean"]).toBeCloseTo((2 * 2 + 2 * 2 + 1 * 1) / 5, 6);
   });
 
+  it("zstd-compresses protobuf bodies when the server sets proto_compress_fwdbwd", async () => {
+    mock.flags = { proto_compress_fwdbwd: true };
+    const tc = await service.createLoraTrainingClient("Qwen/Qwen3-8B");
+    const big = datum(Array.from({ length: 600 }, (_, i) => i % 50));
+    const out = await tc.forwardBackward([big], "cross_entropy");
+    const req = mock.server.requestsTo("POST /api/v1/forward_backward")[0]!;
+    expect(req.headers["content-encoding"]).toBe("zstd");
+    expect(req.headers["content-type"]).toBe("application/x-protobuf");
+    expect(out.lossFnOutputs[0]!.logprobs!.data.length).toBe(599);
+  });
+
   it("sends chunks sequentially when parallel_fwdbwd_chunks is off", async () => {
     mock.flags = { fwdbwd_max_chunk_len: 1, parallel_fwdbwd_chunks: false };
     const tc = await service.createLoraTrainingClient("Qwen/Qwen3-8B");

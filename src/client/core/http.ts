@@ -264,7 +264,10 @@ export class HttpClient {
     return url;
   }
 
-  private pool(purpose: PoolPurpose): Dispatcher {
+  private pool(requested: PoolPurpose): Dispatcher {
+    // Polls share the sampling pool: over HTTP/1.1 a separate pool would double the sockets of
+    // every sample (submit + poll) for no gain.
+    const purpose: PoolPurpose = requested === "retrieve" ? "sample" : requested;
     let agent = this.pools.get(purpose);
     if (!agent) {
       agent = new Agent({
@@ -280,7 +283,8 @@ export class HttpClient {
     return agent;
   }
 
-  private resetPool(purpose: PoolPurpose): void {
+  private resetPool(requested: PoolPurpose): void {
+    const purpose: PoolPurpose = requested === "retrieve" ? "sample" : requested;
     const agent = this.pools.get(purpose);
     if (!agent) return;
     this.pools.delete(purpose);

@@ -20,6 +20,7 @@ import {
   encodeForwardBackwardOutput,
   encodeSampleResponse,
 } from "../../../src/client/wire/proto.js";
+import { zstdDecompress } from "../../../src/client/wire/zstd.js";
 import { bodyJson, FaultServer, type RecordedRequest, type Reply } from "./fault-server.js";
 
 export type StoredResult =
@@ -157,7 +158,10 @@ export class MockTinker {
         },
       };
     });
-    s.on("POST /api/v1/forward_backward", (req) => {
+    s.on("POST /api/v1/forward_backward", async (req) => {
+      if (req.headers["content-encoding"] === "zstd") {
+        req.body = Buffer.from(await zstdDecompress(new Uint8Array(req.body), 64 * 1024 * 1024));
+      }
       if ((req.headers["content-type"] ?? "").includes("protobuf")) {
         // A plain Uint8Array: the wire decoders copy unaligned input with .slice(), which on a Buffer is a view.
         const r = decodeForwardBackwardRequest(new Uint8Array(req.body));
