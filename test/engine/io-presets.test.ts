@@ -23,12 +23,14 @@ afterAll(async () => {
   await rm(work, { recursive: true, force: true });
 });
 
-async function loadTokenizer(
-  dir: string,
-): Promise<{ tok: Tokenizer; config: Record<string, unknown> }> {
+async function loadTokenizer(dir: string): Promise<{
+  tok: Tokenizer;
+  config: Record<string, unknown>;
+  json: { added_tokens: { id: number }[] };
+}> {
   const json = JSON.parse(await readFile(join(dir, "tokenizer.json"), "utf8"));
   const config = JSON.parse(await readFile(join(dir, "tokenizer_config.json"), "utf8"));
-  return { tok: new Tokenizer(json, config), config };
+  return { tok: new Tokenizer(json, config), config, json };
 }
 
 describe("preset registry", () => {
@@ -168,15 +170,12 @@ describe("tiny-qwen3 tokenizer", () => {
       offline: true,
     });
     expect(dir).toBe(qwen3TokenizerFromNpm());
-    const { tok, config } = await loadTokenizer(dir);
+    const { tok, config, json } = await loadTokenizer(dir);
     const cfg = getPreset("tiny-qwen3").config;
     expect(cfg.eosTokenIds.map((i) => tok.decode([i]))).toEqual(["<|im_end|>", "<|endoftext|>"]);
     expect(tok.encode("Hello world").ids).toEqual([9707, 1879]);
     expect(typeof config.chat_template).toBe("string");
     // Every id the tokenizer can produce has an embedding row.
-    const json = JSON.parse(await readFile(join(dir, "tokenizer.json"), "utf8")) as {
-      added_tokens: { id: number }[];
-    };
     expect(Math.max(...json.added_tokens.map((t) => t.id))).toBeLessThan(cfg.vocabSize);
   });
 
