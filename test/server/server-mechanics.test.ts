@@ -544,11 +544,15 @@ describe("local server machinery (engine double)", () => {
       });
       let active = 0;
       let peak = 0;
+      let open!: () => void;
+      const gate = new Promise<void>((r) => {
+        open = r;
+      });
       const inner = e2.sample.bind(e2);
       e2.sample = async (req) => {
         active++;
         peak = Math.max(peak, active);
-        await new Promise((r) => setTimeout(r, 30));
+        await gate; // hold every sample until the test has seen the limit reached
         try {
           return await inner(req);
         } finally {
@@ -562,9 +566,14 @@ describe("local server machinery (engine double)", () => {
         sampling_session_id: ss.json.sampling_session_id,
         seq_id: seq,
       });
-      const results = await Promise.all(
+      const pending = Promise.all(
         Array.from({ length: 12 }, (_, i) => a2.run("/api/v1/asample", body(i))),
       );
+      for (let i = 0; i < 200 && active < 3; i++) await new Promise((r) => setTimeout(r, 25));
+      await new Promise((r) => setTimeout(r, 100)); // would a 4th start if it could?
+      expect(active).toBe(3);
+      open();
+      const results = await pending;
       expect(results.every((r) => Array.isArray(r.json.sequences))).toBe(true);
       expect(peak).toBe(3);
     } finally {

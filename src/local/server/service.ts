@@ -175,8 +175,10 @@ export class TinkerService {
         `model ${modelId} already exists; each create_model needs a new model_seq_id from the session's counter`,
       );
     }
-    await this.requireBaseModel(input.baseModel);
     const lora = resolveLora(input.lora);
+    await this.requireBaseModel(input.baseModel);
+    const raced = this.creations.get(modelId); // an identical retry may have landed meanwhile
+    if (raced) return { requestId: raced, modelId };
     const now = new Date().toISOString();
     const run: RunRecord = {
       trainingRunId: modelId,
@@ -388,6 +390,7 @@ export class TinkerService {
     const samplerId = `${m.run.sessionId}:sample:${slot}`;
     const key = `ephemeral:${samplerId}`;
     const stage = join(this.scratchDir, `snapshot-${randomUUID()}`);
+    this.adapters.forget(key); // the slot is being reused: never serve the previous snapshot
     try {
       await writeDirAtomic(stage, (dir) =>
         this.engine.saveAdapter(runId, dir, { optimizer: false }),

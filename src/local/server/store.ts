@@ -76,6 +76,7 @@ export class ServerStore {
   readonly samplers = new Map<string, SamplerRecord>();
   /** runId -> checkpoint id -> record. */
   readonly checkpoints = new Map<string, Map<string, CheckpointRecord>>();
+  private readonly writes = new Map<string, Promise<void>>();
 
   constructor(readonly dataDir: string) {}
 
@@ -108,18 +109,37 @@ export class ServerStore {
 
   async putSession(s: SessionRecord): Promise<void> {
     this.sessions.set(s.sessionId, s);
-    await writeJsonAtomic(join(this.dataDir, "sessions", `${idToDirName(s.sessionId)}.json`), s);
+    const path = join(this.dataDir, "sessions", `${idToDirName(s.sessionId)}.json`);
+    await this.persist(path, () => this.sessions.get(s.sessionId));
   }
 
   async putSampler(s: SamplerRecord): Promise<void> {
     this.samplers.set(s.samplerId, s);
-    await writeJsonAtomic(join(this.dataDir, "samplers", `${idToDirName(s.samplerId)}.json`), s);
+    const path = join(this.dataDir, "samplers", `${idToDirName(s.samplerId)}.json`);
+    await this.persist(path, () => this.samplers.get(s.samplerId));
   }
 
   async putRun(r: RunRecord): Promise<void> {
     this.runs.set(r.trainingRunId, r);
     if (!this.checkpoints.has(r.trainingRunId)) this.checkpoints.set(r.trainingRunId, new Map());
-    await writeJsonAtomic(join(this.runDir(r.trainingRunId), "run.json"), r);
+    const path = join(this.runDir(r.trainingRunId), "run.json");
+    await this.persist(path, () => this.runs.get(r.trainingRunId));
+  }
+
+  /**
+   * Writes the latest in-memory value of a record, one write per file at a time, so overlapping
+   * updates can never leave an older version on disk.
+   */
+  private persist(path: string, latest: () => unknown): Promise<void> {
+    const prev = this.writes.get(path) ?? Promise.resolve();
+    const next = prev.catch(() => undefined).then(() => writeJsonAtomic(path, latest()));
+    this.writes.set(path, next);
+    void next
+      .finally(() => {
+        if (this.writes.get(path) === next) this.writes.delete(path);
+      })
+      .catch(() => undefined);
+    return next;
   }
 
   runDir(runId: string): string {
