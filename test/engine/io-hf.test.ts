@@ -484,6 +484,9 @@ describe("resolveModelFolder", () => {
     await expect(
       resolveModelFolder("acme/tiny", { cacheDir: cache, offline: true }),
     ).rejects.toThrow(/lacks model\.safetensors/);
+    await expect(
+      resolveModelFolder("acme/tiny", { cacheDir: cache, revision: "../../etc" }),
+    ).rejects.toThrow(/revision "\.\.\/\.\.\/etc" is not a valid branch/);
     expect(hub.requests).toEqual([]);
   });
 

@@ -170,8 +170,10 @@ export async function findCachedSnapshot(
  * Find a model folder: a local path (returned as is when it exists), else a Hugging Face repo id
  * (`org/name`) looked up in the hub cache (`models--org--name/snapshots/<commit>`, with branch
  * names resolved through `refs/<branch>`), else downloaded into that cache with @huggingface/hub
- * (config, tokenizer and safetensors files only). In offline mode the network is never used and a
- * missing model raises {@link ModelNotAvailableError} explaining how to get it.
+ * (config, tokenizer and safetensors files only). A complete cached snapshot is used without
+ * contacting the hub (pin `revision` to a commit, or clear the cache, to pick up a newer one). In
+ * offline mode the network is never used and a missing model raises {@link ModelNotAvailableError}
+ * explaining how to get it.
  */
 export async function resolveModelFolder(
   nameOrPath: string,
@@ -191,6 +193,15 @@ export async function resolveModelFolder(
   }
   const cacheDir = opts.cacheDir ?? hfHubCacheDir();
   const revision = opts.revision ?? "main";
+  if (
+    !/^[A-Za-z0-9._-]+(\/[A-Za-z0-9._-]+)*$/.test(revision) ||
+    revision.split("/").includes("..")
+  ) {
+    throw new TinkerValidationError(
+      `revision ${JSON.stringify(revision)} is not a valid branch, tag or commit`,
+      "revision",
+    );
+  }
   const cached = await findCachedSnapshot(nameOrPath, revision, cacheDir);
   const missing = cached ? await missingModelFiles(cached, files) : ["(not cached)"];
   if (cached && missing.length === 0) return cached;
