@@ -10,9 +10,14 @@ const PAGE = 65536;
 /** 65536 pages = 4 GiB, the wasm32 limit; a shared memory reserves address space, not RAM. */
 const MAX_PAGES = 65536;
 
-/** Work (multiply-adds or elements) below which a call runs on the calling thread alone. */
+/**
+ * Work below which a call runs on the calling thread alone: waking a worker costs tens of
+ * microseconds (far more on a loaded machine), about what 1M multiply-adds, 512K elements of a
+ * memory-bound elementwise kernel or 64K exps of log-softmax take.
+ */
 const GEMM_PARALLEL_MACS = 1 << 20;
-const ELEMENTWISE_PARALLEL = 1 << 16;
+const ELEMENTWISE_PARALLEL = 1 << 19;
+const SOFTMAX_PARALLEL = 1 << 16;
 
 /**
  * A shared memory with the largest maximum the process can reserve (address space only; pages are
@@ -429,7 +434,7 @@ export class WasmKernels implements Kernels {
       this.ptr(lse, rows, "lse"),
     ];
     args[3] = this.stageInts(targets, rows * k, "targets", vocab);
-    this.pool.run("logsoftmax_gather", args, rows > 1 && rows * vocab >= ELEMENTWISE_PARALLEL);
+    this.pool.run("logsoftmax_gather", args, rows > 1 && rows * vocab >= SOFTMAX_PARALLEL);
   }
 
   logSoftmaxBackward(
@@ -454,7 +459,7 @@ export class WasmKernels implements Kernels {
       this.ptr(lse, rows, "lse"),
     ];
     args[3] = this.stageInts(targets, rows * k, "targets", vocab);
-    this.pool.run("logsoftmax_bwd", args, rows > 1 && rows * vocab >= ELEMENTWISE_PARALLEL);
+    this.pool.run("logsoftmax_bwd", args, rows > 1 && rows * vocab >= SOFTMAX_PARALLEL);
   }
 
   adamW(p: AdamWParams): void {
@@ -484,7 +489,7 @@ export class WasmKernels implements Kernels {
     const chunks = Math.ceil(n / SUMSQ_CHUNK);
     if (chunks === 0) return 0;
     const out = this.stage(chunks * 8);
-    this.pool.run("sumsq", [xp, n, out], n >= 4 * ELEMENTWISE_PARALLEL);
+    this.pool.run("sumsq", [xp, n, out], n >= 2 * ELEMENTWISE_PARALLEL);
     const parts = new Float64Array(this.heap.buffer, out, chunks);
     let total = 0;
     for (let i = 0; i < chunks; i++) total += parts[i]!;
