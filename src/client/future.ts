@@ -97,6 +97,8 @@ export async function pollFuture(ctx: PollContext, req: PollRequest): Promise<Fu
       const headers: Record<string, string> = {
         "X-Tinker-Request-Iteration": String(iteration),
         "X-Tinker-Request-Type": req.requestType,
+        // The reference reads poll answers raw (it inspects status and content type itself).
+        "X-Stainless-Raw-Response": "raw",
       };
       if (iteration === 0 && req.roundtripSec !== undefined) {
         headers["X-Tinker-Create-Promise-Roundtrip-Time"] = String(req.roundtripSec);

@@ -1,3 +1,4 @@
+import { performance } from "node:perf_hooks";
 import type { ClientOptions } from "./core/config.js";
 import { TinkerValidationError } from "./errors.js";
 import { pollFuture } from "./future.js";
@@ -110,6 +111,7 @@ export class ServiceClient {
       loraConfig: lora,
       userMetadata: opts.userMetadata,
     });
+    const t0 = performance.now();
     const res = await this.holder.http.request({
       method: "POST",
       path: "/api/v1/create_model",
@@ -122,6 +124,7 @@ export class ServiceClient {
       requestId,
       requestType: "CreateModel",
       acceptProtobuf: false,
+      roundtripSec: (performance.now() - t0) / 1000,
       signal: opts.signal,
     });
     const modelId = requireString(
@@ -174,6 +177,7 @@ export class ServiceClient {
         optimizer,
         weightsAccessToken: opts.weightsAccessToken,
       });
+      const t0 = performance.now();
       const res = await this.holder.request("load_weights", {
         method: "POST",
         path: "/api/v1/load_weights",
@@ -186,6 +190,7 @@ export class ServiceClient {
         requestId,
         requestType: "LoadWeights",
         acceptProtobuf: false,
+        roundtripSec: (performance.now() - t0) / 1000,
         signal: opts.signal,
       });
       const v = (payload.kind === "json" ? payload.value : {}) as { model_id?: unknown };
