@@ -8,9 +8,11 @@ import {
   decodeForwardBackwardOutput,
   decodeForwardBackwardRequest,
   decodeSampleResponse,
+  decodeSamplingParams,
   encodeForwardBackwardOutput,
   encodeForwardBackwardRequest,
   encodeSampleResponse,
+  encodeSamplingParams,
 } from "../../src/client/wire/proto.js";
 import { fromHex, hex, loadWireLog } from "./fixtures.js";
 
@@ -293,5 +295,26 @@ describe("SampleResponse round trips", () => {
     };
     const back = decodeSampleResponse(encodeSampleResponse(res));
     expect(back).toEqual(res);
+  });
+});
+
+describe("SamplingParams protobuf", () => {
+  it("round-trips every field and both stop forms; unset fields stay unset", () => {
+    const full = {
+      maxTokens: 64,
+      seed: 2 ** 40 + 3,
+      temperature: 0.5,
+      topK: -1,
+      topP: 0.25,
+      stop: ["\n\n", "Q:"],
+    };
+    expect(decodeSamplingParams(encodeSamplingParams(full))).toEqual(full);
+    const tokens = { maxTokens: 0, stop: [151645, 7] };
+    expect(decodeSamplingParams(encodeSamplingParams(tokens))).toEqual(tokens);
+    expect(decodeSamplingParams(encodeSamplingParams({ stop: "END" }))).toEqual({ stop: ["END"] });
+    expect(decodeSamplingParams(encodeSamplingParams({}))).toEqual({});
+    // Explicit presence: max_tokens 0 is still written (field 1, value 0).
+    expect(hex(encodeSamplingParams({ maxTokens: 0 }))).toBe("0800");
+    expect(hex(encodeSamplingParams({ temperature: 1 }))).toBe("1d0000803f");
   });
 });

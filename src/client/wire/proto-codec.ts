@@ -100,6 +100,12 @@ export class SizedWriter {
     return this;
   }
 
+  float(x: number): this {
+    this.view.setFloat32(this.pos, x, true);
+    this.pos += 4;
+    return this;
+  }
+
   double(x: number): this {
     this.view.setFloat64(this.pos, x, true);
     this.pos += 8;

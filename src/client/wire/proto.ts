@@ -18,7 +18,7 @@ import { APIResponseValidationError, TinkerValidationError } from "../errors.js"
 import type { Datum } from "../types/datum.js";
 import { ModelInput, type ModelInputChunk } from "../types/model-input.js";
 import type { ForwardBackwardOutput, SampledSequence, SampleResponse } from "../types/outputs.js";
-import type { LossFnConfig } from "../types/params.js";
+import type { LossFnConfig, SamplingParams } from "../types/params.js";
 import { TensorData, type TensorStorage } from "../types/tensor-data.js";
 import {
   BinaryReader,
@@ -966,5 +966,134 @@ export function decodeSampleResponse(bytes: Uint8Array, request?: string): Sampl
     });
   } catch (e) {
     throw toResponseError(e, request);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// SamplingParams (in the schema; the 0.25.0 SDK still sends sampling requests as JSON)
+
+/**
+ * Encode `SamplingParams`: every set field is written (they are proto3 `optional`), stop strings
+ * and stop token ids go in their oneof messages.
+ */
+export function encodeSamplingParams(p: SamplingParams): Uint8Array {
+  const stop =
+    p.stop === undefined ? undefined : typeof p.stop === "string" ? [p.stop] : [...p.stop];
+  const stopIsTokens = stop !== undefined && stop.length > 0 && typeof stop[0] === "number";
+  let stopBody = 0;
+  if (stop !== undefined) {
+    if (stopIsTokens) {
+      let packed = 0;
+      for (const t of stop as number[]) packed += varintSize(t);
+      stopBody = stop.length > 0 ? delimitedSize(1, packed) : 0;
+    } else {
+      for (const s of stop as string[]) stopBody += delimitedSize(1, utf8Size(s));
+    }
+  }
+  let size = 0;
+  if (p.maxTokens !== undefined) size += tagSize(1) + varintSize(p.maxTokens);
+  if (p.seed !== undefined) size += tagSize(2) + varintSize(p.seed);
+  if (p.temperature !== undefined) size += tagSize(3) + 4;
+  if (p.topK !== undefined) size += tagSize(4) + varintSize(p.topK);
+  if (p.topP !== undefined) size += tagSize(5) + 4;
+  if (stop !== undefined) size += delimitedSize(stopIsTokens ? 7 : 6, stopBody);
+
+  const w = new SizedWriter(size);
+  if (p.maxTokens !== undefined) w.tag(1, WireType.Varint).varint(p.maxTokens);
+  if (p.seed !== undefined) w.tag(2, WireType.Varint).varint(p.seed);
+  if (p.temperature !== undefined) w.tag(3, WireType.Bit32).float(p.temperature);
+  if (p.topK !== undefined) w.tag(4, WireType.Varint).varint(p.topK);
+  if (p.topP !== undefined) w.tag(5, WireType.Bit32).float(p.topP);
+  if (stop !== undefined) {
+    w.tag(stopIsTokens ? 7 : 6, WireType.LengthDelimited).varint(stopBody);
+    if (stopIsTokens) {
+      if (stop.length > 0) {
+        let packed = 0;
+        for (const t of stop as number[]) packed += varintSize(t);
+        w.tag(1, WireType.LengthDelimited).varint(packed);
+        for (const t of stop as number[]) w.varint(t);
+      }
+    } else {
+      for (const s of stop as string[]) w.tag(1, WireType.LengthDelimited).string(s, utf8Size(s));
+    }
+  }
+  return w.finish();
+}
+
+/**
+ * Decode `SamplingParams`; absent fields stay unset (apply the defaults of `samplingParamsToJson`
+ * when needed).
+ * @throws TinkerValidationError naming the field.
+ */
+export function decodeSamplingParams(bytes: Uint8Array): SamplingParams {
+  try {
+    return wrapDecode("SamplingParams", bytes, (r) => {
+      const p: SamplingParams = {};
+      while (r.pos < r.len) {
+        const [f, wt] = r.tag();
+        switch (f) {
+          case 1:
+            expectWireType(wt, WireType.Varint, "max_tokens");
+            p.maxTokens = r.int32();
+            break;
+          case 2: {
+            expectWireType(wt, WireType.Varint, "seed");
+            const seed = BigInt(r.uint64());
+            if (seed > BigInt(Number.MAX_SAFE_INTEGER)) {
+              throw new WireDecodeError(`seed ${seed} is larger than 2^53 - 1`, "seed");
+            }
+            p.seed = Number(seed);
+            break;
+          }
+          case 3:
+            expectWireType(wt, WireType.Bit32, "temperature");
+            p.temperature = r.float();
+            break;
+          case 4:
+            expectWireType(wt, WireType.Varint, "top_k");
+            p.topK = r.int32();
+            break;
+          case 5:
+            expectWireType(wt, WireType.Bit32, "top_p");
+            p.topP = r.float();
+            break;
+          case 6: {
+            const end = subMessageEnd(r, wt, "stop_strs");
+            const values: string[] = [];
+            while (r.pos < end) {
+              const [g, gwt] = r.tag();
+              if (g === 1) {
+                expectWireType(gwt, WireType.LengthDelimited, "stop_strs.values");
+                values.push(r.string());
+              } else r.skip(gwt, g);
+            }
+            p.stop = values;
+            break;
+          }
+          case 7: {
+            const end = subMessageEnd(r, wt, "stop_tokens");
+            const values: number[] = [];
+            while (r.pos < end) {
+              const [g, gwt] = r.tag();
+              if (g === 1 && gwt === WireType.LengthDelimited) {
+                const e = r.uint32() + r.pos;
+                while (r.pos < e) values.push(r.int32());
+              } else if (g === 1) {
+                expectWireType(gwt, WireType.Varint, "stop_tokens.values");
+                values.push(r.int32());
+              } else r.skip(gwt, g);
+            }
+            p.stop = values;
+            break;
+          }
+          default:
+            r.skip(wt, f);
+        }
+      }
+      return p;
+    });
+  } catch (e) {
+    if (e instanceof WireDecodeError) throw new TinkerValidationError(e.message, e.path);
+    throw e;
   }
 }
