@@ -71,13 +71,27 @@ export const serveCommand: Subcommand = {
       modelDirs: values["model-dir"] ?? [],
       ...(values.preset === undefined ? {} : { presets: values.preset }),
       logger: {
-        info: (m: string) => process.stderr.write(`${m}\n`),
+        info: () => undefined, // the startup banner below says it all
         warn: (m: string) => process.stderr.write(`warning: ${m}\n`),
         error: (m: string) => process.stderr.write(`error: ${m}\n`),
       },
     });
-    process.stdout.write(`tinker-ts server listening on ${server.url}\n`);
-    process.stdout.write(`  export TINKER_BASE_URL=${server.url}\n`);
+    const caps = (await (
+      await fetch(`${server.url}/api/v1/get_server_capabilities`, {
+        headers: apiKey ? { "x-api-key": apiKey } : {},
+      })
+    ).json()) as { supported_models?: Array<{ model_name: string }> };
+    const models = (caps.supported_models ?? []).map((m) => m.model_name).join(", ");
+    process.stdout.write(
+      [
+        `tinker-ts server listening on ${server.url}`,
+        `  data dir: ${server.dataDir}`,
+        `  models:   ${models || "(none)"}`,
+        `  auth:     ${apiKey ? "X-API-Key required" : "none (loopback only)"}`,
+        `  export TINKER_BASE_URL=${server.url}`,
+        "",
+      ].join("\n"),
+    );
     await new Promise<void>((resolve) => {
       const stop = (): void => {
         process.off("SIGINT", stop);
