@@ -1,10 +1,12 @@
 import { spawn } from "node:child_process";
-import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
+import { mkdir, mkdtemp, readdir, readFile, rm, utimes, writeFile } from "node:fs/promises";
 import { homedir, tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import {
+  isAtomicTempName,
   recoverAtomicDir,
+  recoverAtomicDirsIn,
   replaceDirAtomic,
   tempSiblingPath,
   tinkerCacheDir,
@@ -132,6 +134,24 @@ describe("directories", () => {
     expect(await recoverAtomicDir(final)).toBe(true);
     expect(await readFile(join(final, "w"), "utf8")).toBe("previous");
     expect(await recoverAtomicDir(final)).toBe(false);
+  });
+
+  it("recoverAtomicDirsIn restores moved-aside dirs and removes stale temps only", async () => {
+    await mkdir(join(dir, ".a.replaced-12-0123456789ab"));
+    await writeFile(join(dir, ".a.replaced-12-0123456789ab", "w"), "A");
+    await mkdir(join(dir, "b"));
+    await mkdir(join(dir, ".b.replaced-12-0123456789ab"));
+    await mkdir(join(dir, ".c.tmp-1-aaaaaaaaaaaa"));
+    await writeFile(join(dir, ".d.json.tmp-1-bbbbbbbbbbbb"), "partial");
+    const old = new Date(Date.now() - 2 * 3_600_000);
+    await utimes(join(dir, ".c.tmp-1-aaaaaaaaaaaa"), old, old);
+    expect(isAtomicTempName(".c.tmp-1-aaaaaaaaaaaa")).toBe(true);
+    expect(isAtomicTempName("c")).toBe(false);
+    expect(await recoverAtomicDirsIn(dir)).toEqual(["a"]);
+    expect(await readFile(join(dir, "a", "w"), "utf8")).toBe("A");
+    // The fresh temp file may belong to a live writer: kept.
+    expect((await readdir(dir)).sort()).toEqual([".d.json.tmp-1-bbbbbbbbbbbb", "a", "b"]);
+    expect(await recoverAtomicDirsIn(join(dir, "missing"))).toEqual([]);
   });
 });
 

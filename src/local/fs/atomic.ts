@@ -129,6 +129,52 @@ async function exists(path: string): Promise<boolean> {
 }
 
 const BACKUP_TAG = "replaced";
+const LEFTOVER = /^\.(.+)\.(tmp|replaced)-\d+-[0-9a-f]{12}$/;
+
+/**
+ * True for the hidden names this module gives temp files/dirs and moved-aside backups
+ * (`.<name>.tmp-<pid>-<hex>`, `.<name>.replaced-<pid>-<hex>`); directory listings should skip them.
+ */
+export function isAtomicTempName(name: string): boolean {
+  return LEFTOVER.test(name);
+}
+
+/**
+ * Clean up after crashes inside `parent`: restore every directory that {@link replaceDirAtomic}
+ * had moved aside when the crash hit (its final name missing), drop backups whose final name
+ * exists, and delete temp files/dirs of crashed writers older than `staleMs` (default one hour, so
+ * writers still running in other processes are left alone). Returns the names restored. Call it
+ * on startup before listing `parent`.
+ */
+export async function recoverAtomicDirsIn(
+  parent: string,
+  opts: { staleMs?: number } = {},
+): Promise<string[]> {
+  let names: string[];
+  try {
+    names = await readdir(parent);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === "ENOENT") return [];
+    throw err;
+  }
+  const restored: string[] = [];
+  const finals = new Set<string>();
+  const staleBefore = Date.now() - (opts.staleMs ?? 3_600_000);
+  for (const n of names) {
+    const m = LEFTOVER.exec(n);
+    if (!m) continue;
+    if (m[2] === BACKUP_TAG) finals.add(m[1] as string);
+    else {
+      const p = join(parent, n);
+      const st = await stat(p).catch(() => undefined);
+      if (st && st.mtimeMs < staleBefore) await rm(p, { recursive: true, force: true });
+    }
+  }
+  for (const f of finals) {
+    if (await recoverAtomicDir(join(parent, f))) restored.push(f);
+  }
+  return restored;
+}
 
 /**
  * Repair the state a crash inside {@link replaceDirAtomic} can leave: if `finalDir` is missing but
