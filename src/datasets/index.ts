@@ -5,6 +5,11 @@ export {
   ShuffledBatches,
 } from "./batching.js";
 export {
+  ConversationDatumDataset,
+  type DatumRenderOptions,
+  loadConversationFileDatums,
+} from "./conversation-datums.js";
+export {
   type Conversation,
   ConversationFileDataset,
   type ConversationFileOptions,
