@@ -29,9 +29,9 @@ Options:
                        tokenizer.json); repeatable
   --preset <name>      Serve a built-in model preset; repeatable (default tiny-bytes when no
                        --model-dir is given)
-  --api-key <key>      Require this key in X-API-Key on every request. Prefer the
-                       TINKER_TS_SERVER_API_KEY environment variable (arguments are visible
-                       to other users in the process list)
+  --api-key <key>      Require this key in X-API-Key on every request. Start it with "tml-"
+                       (Tinker clients check the prefix). Prefer the TINKER_TS_SERVER_API_KEY
+                       environment variable (arguments are visible in the process list)
   -h, --help           Show this help
 
 Presets:
