@@ -931,6 +931,13 @@ describe.each(variants)("wasm kernels (relaxedSimd=$relaxedSimd)", ({ relaxedSim
       K1.free(c);
     });
 
+    it("fails with a TinkerError beyond the 4 GiB wasm32 limit, and keeps working", () => {
+      expect(() => K1.alloc(2 ** 31)).toThrow(/out of memory/);
+      const a = K1.alloc(8);
+      expect(a.length).toBe(8);
+      K1.free(a);
+    });
+
     it("rejects subarrays, double frees and foreign arrays", () => {
       const a = K1.alloc(64);
       expect(() => K1.free(a.subarray(8))).toThrow(/not returned by alloc/);
