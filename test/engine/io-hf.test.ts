@@ -582,6 +582,8 @@ describe("resolveModelFolder", () => {
       delete process.env.HF_HUB_OFFLINE;
     }
     expect(err).toBeInstanceOf(ModelNotAvailableError);
+    expect(err).toBeInstanceOf(TinkerValidationError);
+    expect((err as TinkerValidationError).field).toBe("base_model");
     expect((err as Error).message).toMatch(
       /not in the Hugging Face cache .*models--acme--tiny.*offline mode is on/,
     );
