@@ -138,6 +138,35 @@ describe("parseHfConfig", () => {
     expect(parseHfConfig(toHfConfig(c))).toEqual(c);
   });
 
+  it("applies transformers' defaults for absent optional keys", () => {
+    const minimal = {
+      model_type: "llama",
+      vocab_size: 100,
+      hidden_size: 64,
+      intermediate_size: 128,
+      num_hidden_layers: 2,
+      num_attention_heads: 4,
+    };
+    expect(parseHfConfig(minimal)).toEqual({
+      arch: "llama",
+      vocabSize: 100,
+      hiddenSize: 64,
+      intermediateSize: 128,
+      numLayers: 2,
+      numHeads: 4,
+      numKvHeads: 4,
+      headDim: 16,
+      rmsNormEps: 1e-6,
+      ropeTheta: 10000,
+      maxPositionEmbeddings: 2048,
+      tieWordEmbeddings: false,
+      qkNorm: false,
+      eosTokenIds: [],
+    });
+    const q = parseHfConfig({ ...minimal, model_type: "qwen3" });
+    expect([q.headDim, q.maxPositionEmbeddings, q.qkNorm]).toEqual([128, 32768, true]);
+  });
+
   it("rejects unsupported architectures and features naming the key and what is supported", () => {
     const err = (j: object) => {
       try {
