@@ -75,7 +75,7 @@ export class ClientHolder {
       ...this.secretsSeen,
     ]);
     this.http = new HttpClient({
-      baseUrl: this.config.baseUrl,
+      baseUrl: this.config.useLocalServer ? () => this.startLocalServer() : this.config.baseUrl,
       timeoutMs: this.config.timeoutMs,
       maxRetries: this.config.maxRetries,
       logger: this.logger,
@@ -195,7 +195,11 @@ export class ClientHolder {
     } else {
       key = apiKey;
     }
-    if (key === undefined && this.config.baseUrl === DEFAULT_BASE_URL) {
+    if (
+      key === undefined &&
+      !this.config.useLocalServer &&
+      this.config.baseUrl === DEFAULT_BASE_URL
+    ) {
       throw new TinkerError(
         "No Tinker API key. Set TINKER_API_KEY (or TINKER_CREDENTIAL_CMD), or pass { apiKey } to ServiceClient.",
       );
@@ -370,6 +374,21 @@ export class ClientHolder {
     this.scheduleHeartbeat();
   }
 
+  private localServer: { url: string; close(): Promise<void> } | undefined;
+
+  /** Start (or join) the embedded local server; loaded only when it is needed. */
+  private async startLocalServer(): Promise<string> {
+    const { ensureLocalServer } = await import("../local/server/embedded.js");
+    const handle = await ensureLocalServer(this.config.localServer);
+    if (this.closed) {
+      await handle.close();
+      throw new TinkerError("This ServiceClient was closed; create a new one.");
+    }
+    this.localServer = handle;
+    this.logger.info(`Using the embedded local server at ${handle.url}`);
+    return handle.url;
+  }
+
   private assertOpen(): void {
     if (this.closed) throw new TinkerError("This ServiceClient was closed; create a new one.");
   }
@@ -387,6 +406,7 @@ export class ClientHolder {
     if (this.dynamicTimer) clearTimeout(this.dynamicTimer);
     this.jwt?.stop();
     await this.http.close();
+    await this.localServer?.close();
   }
 
   /** Known session id, if the session was created. */

@@ -1,5 +1,8 @@
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { resolveConfig } from "../../src/client/core/config.js";
+import { DEFAULT_BASE_URL, resolveConfig } from "../../src/client/core/config.js";
 import { JwtManager, jwtExpiry } from "../../src/client/core/jwt.js";
 import { RedactingLogger, redactText } from "../../src/client/core/logger.js";
 import { AuthenticationError, TinkerError } from "../../src/client/errors.js";
@@ -64,11 +67,30 @@ describe("configuration", () => {
   });
 
   it("a missing key against the production URL fails with a clear message", async () => {
-    const s = new ServiceClient({ env: {}, logLevel: "off" });
+    const s = new ServiceClient({ env: {}, logLevel: "off", baseUrl: DEFAULT_BASE_URL });
     await expect(s.getServerCapabilities()).rejects.toThrow(
       /No Tinker API key. Set TINKER_API_KEY/,
     );
     await s.close();
+  });
+
+  it("without a credential or base URL it talks to the embedded local server", async () => {
+    const dataDir = await mkdtemp(join(tmpdir(), "tinker-client-embedded-"));
+    try {
+      expect(resolveConfig({ env: {} }).useLocalServer).toBe(true);
+      expect(resolveConfig({ env: { TINKER_API_KEY: "tml-x" } }).useLocalServer).toBe(false);
+      expect(resolveConfig({ env: {}, baseUrl: "http://h:1" }).useLocalServer).toBe(false);
+      const s = new ServiceClient({
+        env: {},
+        logLevel: "off",
+        localServer: { dataDir, quiet: true },
+      });
+      const caps = await s.getServerCapabilities();
+      expect(caps.supportedModels.length).toBeGreaterThan(0);
+      await s.close();
+    } finally {
+      await rm(dataDir, { recursive: true, force: true });
+    }
   });
 });
 

@@ -1,3 +1,4 @@
+import type { EmbeddedServerOptions } from "../../local/server/embedded.js";
 import { TinkerError, TinkerValidationError } from "../errors.js";
 import type { Tokenizer, TokenizerLoader } from "../tokenizer-hook.js";
 import { type Logger, type LogLevel, parseLogLevel } from "./logger.js";
@@ -40,6 +41,12 @@ export interface ClientOptions {
    * `"auto"` picks JSON only when the server's config sets `proto_write_fwdbwd: false`.
    */
   wireFormat?: "protobuf" | "json" | "auto";
+  /**
+   * Options of the embedded local server, used when there is no credential (`apiKey`,
+   * `TINKER_API_KEY`, `TINKER_CREDENTIAL_CMD`) and no base URL: training then runs on the local
+   * CPU engine.
+   */
+  localServer?: EmbeddedServerOptions;
   /** Loads tokenizers for `getTokenizer()`; see `tokenizer-hook.ts`. */
   tokenizerLoader?: TokenizerLoader<Tokenizer>;
   /** Timing knobs (intervals, budgets); tests shorten them. */
@@ -64,6 +71,9 @@ export interface ResolvedConfig {
   wireFormat: "protobuf" | "json" | "auto";
   timings: Timings;
   tokenizerLoader: TokenizerLoader<Tokenizer> | undefined;
+  /** No credential and no base URL: talk to the embedded local server. */
+  useLocalServer: boolean;
+  localServer: EmbeddedServerOptions;
 }
 
 function nonEmpty(v: string | undefined): string | undefined {
@@ -87,11 +97,8 @@ export function resolveConfig(options: ClientOptions = {}): ResolvedConfig {
   const env = options.env ?? process.env;
   const apiKey = nonEmpty(options.apiKey) ?? nonEmpty(env.TINKER_API_KEY);
   if (apiKey !== undefined) validateApiKey(apiKey);
-  const baseUrl = (
-    nonEmpty(options.baseUrl) ??
-    nonEmpty(env.TINKER_BASE_URL) ??
-    DEFAULT_BASE_URL
-  ).replace(/\/+$/, "");
+  const explicitBaseUrl = nonEmpty(options.baseUrl) ?? nonEmpty(env.TINKER_BASE_URL);
+  const baseUrl = (explicitBaseUrl ?? DEFAULT_BASE_URL).replace(/\/+$/, "");
   try {
     new URL(baseUrl);
   } catch {
@@ -122,9 +129,10 @@ export function resolveConfig(options: ClientOptions = {}): ResolvedConfig {
   if (!Number.isInteger(maxRetries) || maxRetries < 0) {
     throw new TinkerValidationError("maxRetries must be a non-negative integer", "maxRetries");
   }
+  const credentialCmd = nonEmpty(options.credentialCmd) ?? nonEmpty(env.TINKER_CREDENTIAL_CMD);
   return {
     apiKey,
-    credentialCmd: nonEmpty(options.credentialCmd) ?? nonEmpty(env.TINKER_CREDENTIAL_CMD),
+    credentialCmd,
     baseUrl,
     projectId: nonEmpty(options.projectId) ?? nonEmpty(env.TINKER_PROJECT_ID),
     tags,
@@ -137,5 +145,8 @@ export function resolveConfig(options: ClientOptions = {}): ResolvedConfig {
     wireFormat: options.wireFormat ?? "protobuf",
     timings: { ...DEFAULT_TIMINGS, ...(options.timings ?? {}) },
     tokenizerLoader: options.tokenizerLoader,
+    useLocalServer:
+      apiKey === undefined && credentialCmd === undefined && explicitBaseUrl === undefined,
+    localServer: { ...(options.localServer ?? {}) },
   };
 }

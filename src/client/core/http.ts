@@ -71,7 +71,8 @@ export interface HttpResponse {
 }
 
 export interface HttpClientOptions {
-  baseUrl: string;
+  /** The base URL, or a function resolving it on first use (the embedded local server). */
+  baseUrl: string | (() => Promise<string>);
   timeoutMs: number;
   maxRetries: number;
   logger: RedactingLogger;
@@ -117,8 +118,24 @@ export class HttpClient {
     };
   }
 
-  get baseUrl(): string {
-    return this.opts.baseUrl;
+  private baseUrlValue: string | undefined;
+  private baseUrlPromise: Promise<string> | undefined;
+
+  private async resolveBaseUrl(): Promise<string> {
+    if (this.baseUrlValue !== undefined) return this.baseUrlValue;
+    const b = this.opts.baseUrl;
+    if (typeof b === "string") {
+      this.baseUrlValue = b;
+      return b;
+    }
+    this.baseUrlPromise ??= b().then((u) => {
+      this.baseUrlValue = u.replace(/\/+$/, "");
+      return this.baseUrlValue;
+    });
+    this.baseUrlPromise.catch(() => {
+      this.baseUrlPromise = undefined;
+    });
+    return this.baseUrlPromise;
   }
 
   /** Send one logical call, retrying per layer 1. Non-2xx final answers throw `APIStatusError`. */
@@ -215,7 +232,7 @@ export class HttpClient {
     const key = req.apiKey ?? (await this.opts.credential());
     if (key !== undefined) headers["x-api-key"] = key;
 
-    const url = this.url(req.path, req.query);
+    const url = this.url(await this.resolveBaseUrl(), req.path, req.query);
     const linked = linkedSignal(
       [req.signal],
       timeoutMs,
@@ -250,8 +267,8 @@ export class HttpClient {
     }
   }
 
-  private url(path: string, query: HttpRequest["query"]): string {
-    let url = this.opts.baseUrl + (path.startsWith("/") ? path : `/${path}`);
+  private url(base: string, path: string, query: HttpRequest["query"]): string {
+    let url = base + (path.startsWith("/") ? path : `/${path}`);
     if (query) {
       const parts: string[] = [];
       for (const [k, v] of Object.entries(query)) {
