@@ -10,11 +10,8 @@ import { mkdirSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { Prng } from "../../src/datasets/prng.js";
-import {
-  boxedAnswerGrader,
-  extractBoxed,
-  lenientAnswerGrader,
-} from "../../src/envs/math-grading.js";
+import { boxedAnswerGrader, lenientAnswerGrader } from "../../src/envs/graders.js";
+import { extractBoxed } from "../../src/envs/math-extract.js";
 
 interface Case {
   response: string;

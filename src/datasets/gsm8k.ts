@@ -1,5 +1,5 @@
 import { TinkerValidationError } from "../client/errors.js";
-import { extractGsm8kFinalAnswer } from "../envs/math-grading.js";
+import { extractGsm8kFinalAnswer } from "../envs/math-extract.js";
 import { DatasetFormatError, type OnBadRow, type SkippedRow } from "./errors.js";
 import { type HubDatasetOptions, loadHubDataset } from "./hub.js";
 import { expectObject, expectString, readJsonl } from "./jsonl.js";

@@ -6,8 +6,10 @@ import {
   type Gsm8kSplit,
 } from "../datasets/gsm8k.js";
 import type { Message, Renderer } from "../renderers/types.js";
+import type { GradeResult, Grader } from "./graders.js";
 import { ListRLDataset } from "./list-dataset.js";
-import { extractBoxed, type GradeResult, type Grader, gradeAnswer } from "./math-grading.js";
+import { extractBoxed } from "./math-extract.js";
+import { gradeAnswer } from "./math-grading.js";
 import { ProblemEnv, type ProblemEnvOptions, ProblemGroupBuilder } from "./problem-env.js";
 import type { RLDataset, RLDatasetBuilder, RLDatasets } from "./types.js";
 

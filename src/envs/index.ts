@@ -5,6 +5,13 @@ export {
   ArithmeticEnv,
 } from "./arithmetic-env.js";
 export {
+  boxedAnswerGrader,
+  type GradeResult,
+  type Grader,
+  lenientAnswerGrader,
+  type SyncGrader,
+} from "./graders.js";
+export {
   BOXED_QUESTION_SUFFIX,
   Gsm8kDatasetBuilder,
   type Gsm8kDatasetBuilderOptions,
@@ -14,19 +21,12 @@ export {
   standardFewshotPrefix,
 } from "./gsm8k-env.js";
 export { ListRLDataset, type ListRLDatasetOptions } from "./list-dataset.js";
+export { extractBoxed, extractGsm8kFinalAnswer, extractLooseAnswer } from "./math-extract.js";
 export {
-  boxedAnswerGrader,
-  extractBoxed,
-  extractGsm8kFinalAnswer,
-  extractLooseAnswer,
-  type GradeResult,
-  type Grader,
   gradeAnswer,
-  lenientAnswerGrader,
   type NumericAnswer,
   normalizeAnswer,
   readNumericAnswer,
-  type SyncGrader,
 } from "./math-grading.js";
 export { ProblemEnv, type ProblemEnvOptions, ProblemGroupBuilder } from "./problem-env.js";
 export {

@@ -3,6 +3,7 @@ import { beforeAll, describe, expect, it } from "vitest";
 import { ModelInput } from "../../src/client/types/model-input.js";
 import type { TokenCompleter } from "../../src/completers/types.js";
 import { ArithmeticDataset, ArithmeticEnv } from "../../src/envs/arithmetic-env.js";
+import { lenientAnswerGrader } from "../../src/envs/graders.js";
 import {
   BOXED_QUESTION_SUFFIX,
   Gsm8kDatasetBuilder,
@@ -10,7 +11,6 @@ import {
   standardFewshotPrefix,
 } from "../../src/envs/gsm8k-env.js";
 import { ListRLDataset } from "../../src/envs/list-dataset.js";
-import { lenientAnswerGrader } from "../../src/envs/math-grading.js";
 import { ProblemGroupBuilder } from "../../src/envs/problem-env.js";
 import {
   policyFromCompleter,

@@ -2,13 +2,12 @@ import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
 import { TinkerValidationError } from "../../src/client/errors.js";
 import { Prng } from "../../src/datasets/prng.js";
+import { boxedAnswerGrader, lenientAnswerGrader } from "../../src/envs/graders.js";
 import {
-  boxedAnswerGrader,
   extractBoxed,
   extractGsm8kFinalAnswer,
   extractLooseAnswer,
   gradeAnswer,
-  lenientAnswerGrader,
   normalizeAnswer,
   readNumericAnswer,
 } from "../../src/envs/math-grading.js";
