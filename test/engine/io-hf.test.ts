@@ -314,6 +314,28 @@ describe("model folders", () => {
     }
   });
 
+  it("writes and loads a Llama-3.1-style folder (no QK-norm, llama3 rope scaling, tied)", async () => {
+    const llama: ModelConfig = {
+      ...parseHfConfig(LLAMA_31_8B),
+      vocabSize: 264,
+      hiddenSize: 32,
+      intermediateSize: 48,
+      numLayers: 1,
+      numHeads: 4,
+      numKvHeads: 2,
+      headDim: 8,
+      tieWordEmbeddings: true,
+    };
+    const dir = join(work, "m-llama");
+    const weights = seededWeights(llama, 5);
+    await writeHfModelFolder(dir, { config: llama, weights, tokenizerDir: tokDir, dtype: "F16" });
+    const loaded = await loadHfModelFolder(dir);
+    expect(loaded.config).toEqual(llama);
+    expect(loaded.weights.has("model.layers.0.self_attn.q_norm.weight")).toBe(false);
+    expect(loaded.weights.has("lm_head.weight")).toBe(false);
+    expect(loaded.weights.get("model.norm.weight")?.dtype).toBe("F16");
+  });
+
   it("names the missing tensor, a mis-shaped tensor, and missing files", async () => {
     const dir = join(work, "m-bad");
     const weights = seededWeights(TINY_QWEN3);
