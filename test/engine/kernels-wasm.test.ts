@@ -720,6 +720,33 @@ describe.each(variants)("wasm kernels (relaxedSimd=$relaxedSimd)", ({ relaxedSim
       expectBitEqual(res.slice(2), res.slice(0, 2), "decode attention 2 threads vs 1");
     });
 
+    it("serves a 40k-token KV cache forward; backward rejects sequences past its scratch", () => {
+      const [L, D] = [40000, 4];
+      const q = filled(K2, D, 1);
+      const k = filled(K2, L * D, 2);
+      const v = filled(K2, L * D, 3);
+      const out = K2.alloc(D);
+      const lse = K2.alloc(1);
+      const p = {
+        q,
+        k,
+        v,
+        out,
+        lse,
+        seqLen: 1,
+        kvLen: L,
+        nHeads: 1,
+        nKvHeads: 1,
+        headDim: D,
+        scale: 0.5,
+      };
+      K2.attentionForward(p);
+      const ref = refAttention(f64(q), f64(k), f64(v), { T: 1, L, H: 1, KVH: 1, D, scale: 0.5 });
+      expectClose(out, ref.out, (D + L + 16) * U * 2 * maxAbs(v) * 2, "out");
+      const big = { ...p, seqLen: L, dOut: k, dq: k, dk: k, dv: k };
+      expect(() => K2.attentionBackward(big)).toThrow(/kvLen 40000 is too long .* \(max 32768\)/);
+    });
+
     it("rejects inconsistent shapes", () => {
       const b = K1.alloc(64);
       const p = {

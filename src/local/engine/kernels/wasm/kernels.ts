@@ -327,7 +327,7 @@ export class WasmKernels implements Kernels {
     this.pool.run("swiglu_bwd", args, n >= ELEMENTWISE_PARALLEL);
   }
 
-  private checkAttention(p: AttentionParams): { T: number; L: number } {
+  private checkAttention(p: AttentionParams, scratchRows: number): { T: number; L: number } {
     const T = p.seqLen;
     const L = p.kvLen ?? T;
     nonNegativeInt(T, "seqLen");
@@ -342,10 +342,10 @@ export class WasmKernels implements Kernels {
         "nKvHeads",
       );
     }
-    // Scratch holds one row of kvLen scores (forward) or 8 rows (backward, 4 queries at a time).
-    if (8 * L > this.maxScratchFloats) {
+    // Per-thread scratch holds one row of kvLen scores (forward) or 8 (backward, 4 queries at a time).
+    if (scratchRows * L > this.maxScratchFloats) {
       throw new TinkerValidationError(
-        `kvLen ${L} is too long for the wasm attention kernel (max ${this.maxScratchFloats / 8})`,
+        `kvLen ${L} is too long for the wasm attention kernel (max ${Math.floor(this.maxScratchFloats / scratchRows)})`,
         "kvLen",
       );
     }
@@ -353,7 +353,7 @@ export class WasmKernels implements Kernels {
   }
 
   attentionForward(p: AttentionParams & { out: Float32Array; lse: Float32Array }): void {
-    const { T, L } = this.checkAttention(p);
+    const { T, L } = this.checkAttention(p, 1);
     const { nHeads: H, nKvHeads: KVH, headDim: D } = p;
     if (T === 0) return;
     const args = [
@@ -383,7 +383,7 @@ export class WasmKernels implements Kernels {
       dv: Float32Array;
     },
   ): void {
-    const { T, L } = this.checkAttention(p);
+    const { T, L } = this.checkAttention(p, 8);
     if (L !== T) {
       throw new TinkerValidationError(
         `attentionBackward needs kvLen == seqLen, got ${L} != ${T}`,
