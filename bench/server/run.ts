@@ -10,7 +10,7 @@
  *   npx tsx bench/server/run.ts [--seconds 3]
  */
 import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
-import { tmpdir } from "node:os";
+import { cpus, loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { Agent, request } from "undici";
@@ -80,6 +80,7 @@ async function throughput(clients: number, op: (client: number) => Promise<void>
   const deadline = performance.now() + SECONDS * 1000;
   let done = 0;
   const t0 = performance.now();
+  const cpu0 = process.cpuUsage();
   await Promise.all(
     Array.from({ length: clients }, async (_, c) => {
       while (performance.now() < deadline) {
@@ -88,8 +89,15 @@ async function throughput(clients: number, op: (client: number) => Promise<void>
       }
     }),
   );
+  const cpu = process.cpuUsage(cpu0);
+  // CPU time of this process (client loops + server + engine threads) per op: unlike the rate, it
+  // does not depend on how busy the rest of the machine is.
+  lastCpuUsPerOp = (cpu.user + cpu.system) / Math.max(1, done);
   return done / ((performance.now() - t0) / 1000);
 }
+
+/** CPU microseconds per op of the last {@link throughput} run. */
+let lastCpuUsPerOp = 0;
 
 function median(xs: number[]): number {
   const s = [...xs].sort((a, b) => a - b);
@@ -144,28 +152,40 @@ async function main(): Promise<void> {
       session_heartbeat: {},
       get_info: {},
     };
+    const cpuUs: Record<string, Record<number, number>> = {
+      healthz: {},
+      session_heartbeat: {},
+      get_info: {},
+    };
     for (const c of CONCURRENCY) {
       small.healthz![c] = await throughput(c, async () => {
         await call(`${base}/api/v1/healthz`, "GET");
       });
+      cpuUs.healthz![c] = lastCpuUsPerOp;
       small.session_heartbeat![c] = await throughput(c, async () => {
         await call(`${base}/api/v1/session_heartbeat`, "POST", {
           session_id: sid,
           type: "session_heartbeat",
         });
       });
+      cpuUs.session_heartbeat![c] = lastCpuUsPerOp;
       small.get_info![c] = await throughput(c, async () => {
         await call(`${base}/api/v1/get_info`, "POST", { model_id: modelId, type: "get_info" });
       });
+      cpuUs.get_info![c] = lastCpuUsPerOp;
       tables.small!.push({
         clients: c,
-        "healthz (baseline)": small.healthz![c]!.toFixed(0),
-        session_heartbeat: small.session_heartbeat![c]!.toFixed(0),
-        get_info: small.get_info![c]!.toFixed(0),
+        "healthz/s (baseline)": small.healthz![c]!.toFixed(0),
+        "heartbeat/s": small.session_heartbeat![c]!.toFixed(0),
+        "get_info/s": small.get_info![c]!.toFixed(0),
         "heartbeat/healthz": (small.session_heartbeat![c]! / small.healthz![c]!).toFixed(2),
+        "CPU us/op healthz": cpuUs.healthz![c]!.toFixed(0),
+        "CPU us/op heartbeat": cpuUs.session_heartbeat![c]!.toFixed(0),
+        "CPU us/op get_info": cpuUs.get_info![c]!.toFixed(0),
       });
     }
     results.smallCallsPerSec = small;
+    results.smallCallsCpuUsPerOp = cpuUs;
 
     // 2. asample futures/s vs engine.sample at the same concurrency
     const prompt = ModelInput.fromInts([104, 101, 108, 108, 111]);
