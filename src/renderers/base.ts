@@ -20,6 +20,8 @@ import {
   TrainOnWhat,
 } from "./types.js";
 
+const FRAMING_CACHE_LIMIT = 4096;
+const CONTENT_CACHE_LIMIT = 64;
 const TRAIN_ON_WHAT_VALUES: readonly string[] = Object.values(TrainOnWhat);
 
 /** What a renderer's format can express; used to reject input it would silently mangle. */
@@ -58,6 +60,8 @@ export abstract class BaseRenderer implements Renderer {
   abstract readonly name: string;
   readonly tokenizer: Tokenizer;
   abstract readonly capabilities: RendererCapabilities;
+  readonly #framing = new Map<string, number[]>();
+  readonly #content = new Map<string, number[]>();
   get disablesThinking(): boolean {
     return false;
   }
@@ -90,9 +94,39 @@ export abstract class BaseRenderer implements Renderer {
     return [];
   }
 
-  /** Encode a fixed framing string (special tokens in it are honoured). */
+  /**
+   * Encode a framing string (headers, markers; special tokens in it are honoured). Framing
+   * strings repeat on every message, so their encodings are memoised.
+   */
   protected encodeFraming(text: string): number[] {
-    return this.tokenizer.encode(text, { addSpecialTokens: false });
+    let ids = this.#framing.get(text);
+    if (ids === undefined) {
+      ids = this.tokenizer.encode(text, { addSpecialTokens: false });
+      if (this.#framing.size >= FRAMING_CACHE_LIMIT) this.#framing.clear();
+      this.#framing.set(text, ids);
+    }
+    return ids;
+  }
+
+  /**
+   * Encode message text with special-token splitting (a user typing `<|im_start|>` gets plain
+   * text). A small LRU serves the re-render of the same messages that the prefill correction
+   * of `buildSupervisedExample` does.
+   */
+  protected encodeContent(text: string): number[] {
+    const hit = this.#content.get(text);
+    if (hit !== undefined) {
+      this.#content.delete(text);
+      this.#content.set(text, hit);
+      return hit;
+    }
+    const ids = this.tokenizer.encode(text, { addSpecialTokens: false, splitSpecialTokens: true });
+    this.#content.set(text, ids);
+    if (this.#content.size > CONTENT_CACHE_LIMIT) {
+      const oldest = this.#content.keys().next().value;
+      if (oldest !== undefined) this.#content.delete(oldest);
+    }
+    return ids;
   }
 
   protected chunk(text: string): EncodedTextChunk {
@@ -197,7 +231,7 @@ export abstract class BaseRenderer implements Renderer {
     const suffix = this.generationSuffix(role, suffixCtx);
     if (suffix.length > 0) chunks.push(encodedText(suffix));
     if (options.prefill !== undefined && options.prefill.length > 0) {
-      chunks.push(encodedText(this.encodeFraming(options.prefill)));
+      chunks.push(encodedText(this.tokenizer.encode(options.prefill, { addSpecialTokens: false })));
     }
     return new ModelInput(chunks);
   }

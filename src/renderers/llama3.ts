@@ -37,15 +37,7 @@ export class Llama3Renderer extends BaseRenderer {
   renderMessage(message: Message, _ctx: RenderContext): RenderedMessage {
     return {
       header: this.chunk(`<|start_header_id|>${message.role}<|end_header_id|>\n\n`),
-      output: [
-        encodedText([
-          ...this.tokenizer.encode(getTextContent(message).trim(), {
-            addSpecialTokens: false,
-            splitSpecialTokens: true,
-          }),
-          this.#eot,
-        ]),
-      ],
+      output: [encodedText([...this.encodeContent(getTextContent(message).trim()), this.#eot])],
       stopOverlap: undefined,
     };
   }

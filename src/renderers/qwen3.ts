@@ -46,9 +46,7 @@ abstract class QwenChatRenderer extends BaseRenderer {
 
   /** Encode message text: special-token strings in it stay plain text. */
   protected text(s: string): EncodedTextChunk {
-    return encodedText(
-      this.tokenizer.encode(s, { addSpecialTokens: false, splitSpecialTokens: true }),
-    );
+    return encodedText(this.encodeContent(s));
   }
 
   protected concat(chunks: readonly EncodedTextChunk[]): EncodedTextChunk {

@@ -40,14 +40,7 @@ export class RoleColonRenderer extends BaseRenderer {
   renderMessage(message: Message, _ctx: RenderContext): RenderedMessage {
     return {
       header: this.chunk(`${capitalise(message.role)}:`),
-      output: [
-        encodedText(
-          this.tokenizer.encode(` ${getTextContent(message)}\n\n`, {
-            addSpecialTokens: false,
-            splitSpecialTokens: true,
-          }),
-        ),
-      ],
+      output: [encodedText(this.encodeContent(` ${getTextContent(message)}\n\n`))],
       stopOverlap: this.chunk("User:"),
     };
   }
