@@ -101,6 +101,8 @@ export interface Whoami {
 
 export interface RestCallOptions {
   signal?: AbortSignal;
+  /** Per-request timeout in ms (default the client's, 60 s). */
+  timeout?: number;
 }
 
 /** Keys whose values are free-form maps: their inner keys are kept as sent. */
@@ -176,6 +178,7 @@ export class RestClient {
       method: "GET",
       path,
       signal: opts.signal,
+      ...(opts.timeout !== undefined ? { timeoutMs: opts.timeout } : {}),
       ...(query ? { query } : {}),
     });
     return requireFields<T>(res.json(), required, res.endpoint);
@@ -213,6 +216,7 @@ export class RestClient {
       path: "/api/v1/weights_info",
       json: bodies.weightsInfoBody(path),
       signal: opts.signal,
+      ...(opts.timeout !== undefined ? { timeoutMs: opts.timeout } : {}),
       ...(opts.apiKey ? { apiKey: opts.apiKey } : {}),
     });
     return requireFields<WeightsInfo>(res.json(), ["base_model", "is_lora"], res.endpoint);
@@ -286,6 +290,7 @@ export class RestClient {
               acceptRedirect: true,
               purpose: "rest",
               signal: opts.signal,
+              ...(opts.timeout !== undefined ? { timeoutMs: opts.timeout } : {}),
               retryStatus: (s) => s !== 503 && (s === 408 || s === 409 || s === 429 || s >= 500),
             });
             if (res.status >= 300 && res.status < 400) {
@@ -343,6 +348,7 @@ export class RestClient {
       method: "DELETE",
       path: `/api/v1/training_runs/${trainingRunId}/checkpoints/${checkpointId}`,
       signal: opts.signal,
+      ...(opts.timeout !== undefined ? { timeoutMs: opts.timeout } : {}),
     });
   }
 
@@ -358,6 +364,7 @@ export class RestClient {
       method: "POST",
       path: `/api/v1/training_runs/${p.trainingRunId}/checkpoints/${p.checkpointId}/publish`,
       signal: opts.signal,
+      ...(opts.timeout !== undefined ? { timeoutMs: opts.timeout } : {}),
     });
   }
 
@@ -368,6 +375,7 @@ export class RestClient {
       method: "DELETE",
       path: `/api/v1/training_runs/${p.trainingRunId}/checkpoints/${p.checkpointId}/publish`,
       signal: opts.signal,
+      ...(opts.timeout !== undefined ? { timeoutMs: opts.timeout } : {}),
     });
   }
 
@@ -389,6 +397,7 @@ export class RestClient {
       path: `/api/v1/training_runs/${p.trainingRunId}/checkpoints/${p.checkpointId}/ttl`,
       json: bodies.setTtlBody(ttlSeconds),
       signal: opts.signal,
+      ...(opts.timeout !== undefined ? { timeoutMs: opts.timeout } : {}),
     });
   }
 
@@ -432,6 +441,7 @@ export class RestClient {
       path: `/api/v1/sessions/${sessionId}/project`,
       json: bodies.assignSessionProjectBody(projectId),
       signal: opts.signal,
+      ...(opts.timeout !== undefined ? { timeoutMs: opts.timeout } : {}),
     });
   }
 

@@ -1,4 +1,5 @@
 import { performance } from "node:perf_hooks";
+import { linkedSignal } from "./core/abort.js";
 import type { ClientOptions } from "./core/config.js";
 import { TinkerValidationError } from "./errors.js";
 import { pollFuture } from "./future.js";
@@ -77,8 +78,17 @@ export class ServiceClient {
   /** Create a LoRA adapter on `baseModel` and a `TrainingClient` for it. */
   async createLoraTrainingClient(
     baseModel: string,
-    opts: LoraTrainingOptions = {},
+    options: LoraTrainingOptions = {},
   ): Promise<TrainingClient> {
+    const call = linkedSignal([options.signal], options.timeout, "create_model timed out");
+    try {
+      return await this.createLora(baseModel, { ...options, signal: call.signal });
+    } finally {
+      call.dispose();
+    }
+  }
+
+  private async createLora(baseModel: string, opts: LoraTrainingOptions): Promise<TrainingClient> {
     if (typeof baseModel !== "string" || baseModel === "") {
       throw new TinkerValidationError(
         'baseModel must be a model name such as "Qwen/Qwen3-8B"',
@@ -152,6 +162,23 @@ export class ServiceClient {
   }
 
   private async fromState(
+    path: string,
+    optimizer: boolean,
+    options: FromStateOptions,
+  ): Promise<TrainingClient> {
+    const call = linkedSignal(
+      [options.signal],
+      options.timeout,
+      "creating a training client from state timed out",
+    );
+    try {
+      return await this.fromStateInner(path, optimizer, { ...options, signal: call.signal });
+    } finally {
+      call.dispose();
+    }
+  }
+
+  private async fromStateInner(
     path: string,
     optimizer: boolean,
     opts: FromStateOptions,

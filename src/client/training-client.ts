@@ -1,4 +1,5 @@
 import { performance } from "node:perf_hooks";
+import { linkedSignal, throwIfAborted } from "./core/abort.js";
 import { SoftByteBudget } from "./core/budget.js";
 import type { HttpRequest } from "./core/http.js";
 import { type CustomLossFn, forwardBackwardCustom } from "./custom-loss.js";
@@ -28,8 +29,14 @@ import { decodeForwardBackwardOutput, encodeForwardBackwardRequest } from "./wir
 
 /** Per-call options of every client method. */
 export interface CallOptions {
-  /** Cancels the call (submission and polling): the future rejects with `APIUserAbortError`. */
+  /**
+   * Cancels the call: the future rejects with `APIUserAbortError`. A request whose `seq_id` was
+   * already taken is still submitted (a gap in the sequence would stall the model); only the
+   * wait for its result is cancelled.
+   */
   signal?: AbortSignal;
+  /** Give up after this many ms (`APITimeoutError`), with the same rule as `signal`. */
+  timeout?: number;
 }
 
 /** `get_info` result. */
@@ -121,7 +128,11 @@ export class TrainingClient {
     return prev.then(submit).finally(done);
   }
 
-  private async post(what: string, req: HttpRequest, signal: AbortSignal): Promise<Submitted> {
+  private async post(
+    what: string,
+    req: HttpRequest,
+    signal: AbortSignal | undefined,
+  ): Promise<Submitted> {
     const t0 = performance.now();
     const res = await this.holder.request(what, { ...req, purpose: "train", signal });
     const requestId = requireString(res.json(), "request_id", res.endpoint);
@@ -154,27 +165,33 @@ export class TrainingClient {
     opts: CallOptions & { maxRetries?: number } = {},
   ): APIFuture<T> {
     return new APIFuture<T>(async (signal, hooks) => {
-      const linked = anySignal(signal, opts.signal);
-      const sub = await this.inTurn(async () => {
-        const seqId = this.nextSeqId();
-        const json = body(seqId);
-        return this.post(
-          path,
-          {
-            method: "POST",
+      const call = callSignal(signal, opts, requestType);
+      const linked = call.signal;
+      try {
+        const sub = await this.inTurn(async () => {
+          throwIfAborted(linked);
+          const seqId = this.nextSeqId();
+          const json = body(seqId);
+          return this.post(
             path,
-            json,
-            ...(opts.maxRetries !== undefined ? { maxRetries: opts.maxRetries } : {}),
-          },
-          linked,
-        );
-      });
-      hooks.onSubmitted(sub.requestId);
-      const payload = await this.poll(sub, requestType, false, linked, hooks.onQueueState);
-      if (payload.kind !== "json") {
-        throw new TinkerValidationError(`${requestType}: unexpected binary result`, "response");
+            {
+              method: "POST",
+              path,
+              json,
+              ...(opts.maxRetries !== undefined ? { maxRetries: opts.maxRetries } : {}),
+            },
+            undefined,
+          );
+        });
+        hooks.onSubmitted(sub.requestId);
+        const payload = await this.poll(sub, requestType, false, linked, hooks.onQueueState);
+        if (payload.kind !== "json") {
+          throw new TinkerValidationError(`${requestType}: unexpected binary result`, "response");
+        }
+        return parse(payload.value);
+      } finally {
+        call.dispose();
       }
-      return parse(payload.value);
     });
   }
 
@@ -261,64 +278,70 @@ export class TrainingClient {
     }
     const requestType: FutureRequestType = forwardOnly ? "Forward" : "ForwardBackward";
     return new APIFuture<ForwardBackwardOutput>(async (signal, hooks) => {
-      const linked = anySignal(signal, opts.signal);
-      // Enter the turn synchronously (call order = submission order); flags are read inside.
-      const { subs, chunks, json } = await this.inTurn(async () => {
-        const flags = await this.holder.flags();
-        const json =
-          this.holder.config.wireFormat === "json" ||
-          (this.holder.config.wireFormat === "auto" && flags.protoWriteFwdbwd === false);
-        this.dispatchBytes ??= new SoftByteBudget(flags.fwdbwdDispatchBytesSemaphoreSize);
-        const chunks = chunkDatumsWithSizes(data, {
-          maxChunkLen: flags.fwdbwdMaxChunkLen,
-          maxChunkBytes: flags.fwdbwdMaxChunkBytesCount,
-          ...(json ? { estimate: estimateDatumBytesLegacy } : {}),
-        });
-        const seqIds = chunks.map(() => this.nextSeqId());
-        const send = async (i: number): Promise<Submitted> => {
-          const chunk = chunks[i]!;
-          const release = await this.dispatchBytes!.acquire(chunk.estimatedBytes, linked);
-          try {
-            const req = await this.chunkRequest(
-              chunk.data,
-              seqIds[i]!,
-              lossFn,
-              lossFnConfig,
-              forwardOnly,
-              json,
-              flags.protoCompressFwdbwd,
-            );
-            return await this.post(forwardOnly ? "forward" : "forward_backward", req, linked);
-          } finally {
-            release();
-          }
-        };
-        const out: Submitted[] = new Array(chunks.length);
-        if (flags.parallelFwdbwdChunks && chunks.length > 1) {
-          // Later chunks first (concurrently), the first chunk last: the server holds the later
-          // ones until the first arrives, then takes the whole batch together.
-          const rest = await Promise.all(chunks.slice(1).map((_, j) => send(j + 1)));
-          rest.forEach((s, j) => {
-            out[j + 1] = s;
+      const call = callSignal(signal, opts, requestType);
+      const linked = call.signal;
+      try {
+        // Enter the turn synchronously (call order = submission order); flags are read inside.
+        const { subs, chunks, json } = await this.inTurn(async () => {
+          const flags = await this.holder.flags();
+          throwIfAborted(linked);
+          const json =
+            this.holder.config.wireFormat === "json" ||
+            (this.holder.config.wireFormat === "auto" && flags.protoWriteFwdbwd === false);
+          this.dispatchBytes ??= new SoftByteBudget(flags.fwdbwdDispatchBytesSemaphoreSize);
+          const chunks = chunkDatumsWithSizes(data, {
+            maxChunkLen: flags.fwdbwdMaxChunkLen,
+            maxChunkBytes: flags.fwdbwdMaxChunkBytesCount,
+            ...(json ? { estimate: estimateDatumBytesLegacy } : {}),
           });
-          out[0] = await send(0);
-        } else {
-          for (let i = 0; i < chunks.length; i++) out[i] = await send(i);
-        }
-        return { subs: out, chunks, json };
-      }, turnHeld);
-      hooks.onSubmitted(subs[0]!.requestId);
-      const results = await Promise.all(
-        subs.map(async (sub) => {
-          const payload = await this.poll(sub, requestType, !json, linked, hooks.onQueueState);
-          return payload.kind === "binary"
-            ? decodeForwardBackwardOutput(payload.bytes, "POST /api/v1/retrieve_future")
-            : forwardBackwardOutputFromJson(payload.value, "POST /api/v1/retrieve_future");
-        }),
-      );
-      if (results.length === 1) return results[0]!;
-      void chunks;
-      return combineForwardBackwardOutputs(results);
+          const seqIds = chunks.map(() => this.nextSeqId());
+          const send = async (i: number): Promise<Submitted> => {
+            const chunk = chunks[i]!;
+            const release = await this.dispatchBytes!.acquire(chunk.estimatedBytes);
+            try {
+              const req = await this.chunkRequest(
+                chunk.data,
+                seqIds[i]!,
+                lossFn,
+                lossFnConfig,
+                forwardOnly,
+                json,
+                flags.protoCompressFwdbwd,
+              );
+              return await this.post(forwardOnly ? "forward" : "forward_backward", req, undefined);
+            } finally {
+              release();
+            }
+          };
+          const out: Submitted[] = new Array(chunks.length);
+          if (flags.parallelFwdbwdChunks && chunks.length > 1) {
+            // Later chunks first (concurrently), the first chunk last: the server holds the later
+            // ones until the first arrives, then takes the whole batch together.
+            const rest = await Promise.all(chunks.slice(1).map((_, j) => send(j + 1)));
+            rest.forEach((s, j) => {
+              out[j + 1] = s;
+            });
+            out[0] = await send(0);
+          } else {
+            for (let i = 0; i < chunks.length; i++) out[i] = await send(i);
+          }
+          return { subs: out, chunks, json };
+        }, turnHeld);
+        hooks.onSubmitted(subs[0]!.requestId);
+        const results = await Promise.all(
+          subs.map(async (sub) => {
+            const payload = await this.poll(sub, requestType, !json, linked, hooks.onQueueState);
+            return payload.kind === "binary"
+              ? decodeForwardBackwardOutput(payload.bytes, "POST /api/v1/retrieve_future")
+              : forwardBackwardOutputFromJson(payload.value, "POST /api/v1/retrieve_future");
+          }),
+        );
+        if (results.length === 1) return results[0]!;
+        void chunks;
+        return combineForwardBackwardOutputs(results);
+      } finally {
+        call.dispose();
+      }
     });
   }
 
@@ -558,7 +581,11 @@ function validateAdam(p: AdamParams): void {
   }
 }
 
-/** A signal that fires when either input does (the future's own, or the caller's). */
-function anySignal(a: AbortSignal, b: AbortSignal | undefined): AbortSignal {
-  return b ? AbortSignal.any([a, b]) : a;
+/** The signal of one call: the future's own, the caller's, and the call's timeout. */
+function callSignal(futureSignal: AbortSignal, opts: CallOptions, what: string) {
+  return linkedSignal(
+    [futureSignal, opts.signal],
+    opts.timeout,
+    `${what} timed out after ${(opts.timeout ?? 0) / 1000} s. The request may still run on the server.`,
+  );
 }

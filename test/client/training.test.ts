@@ -1,5 +1,9 @@
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { RequestFailedError, TinkerValidationError } from "../../src/client/errors.js";
+import {
+  APITimeoutError,
+  RequestFailedError,
+  TinkerValidationError,
+} from "../../src/client/errors.js";
 import { ServiceClient } from "../../src/client/service-client.js";
 import type { TrainingClient } from "../../src/client/training-client.js";
 import { makeDatum } from "../../src/client/types/datum.js";
@@ -400,6 +404,20 @@ describe("TrainingClient against a Tinker-like server", () => {
     const caps = await service.getServerCapabilities();
     expect(caps.supportedModels).toEqual([{ modelName: "Qwen/Qwen3-8B", maxContextLength: 32768 }]);
     expect(mock.server.requestsTo("POST /api/v1/create_session")).toHaveLength(0);
+  });
+
+  it("timeout bounds a training call; an abort before submission takes no seq_id", async () => {
+    const tc = await service.createLoraTrainingClient("Qwen/Qwen3-8B");
+    const ac = new AbortController();
+    ac.abort();
+    await expect(tc.optimStep({}, { signal: ac.signal })).rejects.toThrow(/aborted/);
+    mock.pendingPolls = 1_000_000;
+    const err = await tc.optimStep({}, { timeout: 100 }).catch((e) => e);
+    expect(err).toBeInstanceOf(APITimeoutError);
+    expect((err as Error).message).toMatch(/OptimStep timed out after 0.1 s/);
+    mock.pendingPolls = 0;
+    await tc.optimStep();
+    expect(mock.training.map((e) => e.seqId)).toEqual([1, 2]);
   });
 
   it("an AbortSignal cancels a training call while it waits", async () => {
