@@ -1,3 +1,4 @@
+import { TinkerValidationError } from "../client/errors.js";
 import type { Tokenizer } from "../tokenizers/types.js";
 import { ParseTermination } from "./types.js";
 
@@ -26,8 +27,9 @@ export function textBeforeStopToken(
 export function requireTokenId(tokenizer: Tokenizer, token: string, rendererName: string): number {
   const id = tokenizer.tokenToId(token);
   if (id === undefined) {
-    throw new Error(
+    throw new TinkerValidationError(
       `renderer "${rendererName}" needs the token ${token}, which tokenizer "${tokenizer.name}" lacks; use the model's own tokenizer`,
+      "tokenizer",
     );
   }
   return id;
