@@ -3,7 +3,8 @@
  *  1. small calls (session_heartbeat, get_info) per second at 1, 10 and 100 concurrent clients,
  *     against a baseline of `GET healthz` (the HTTP floor of this machine) measured in the same run;
  *  2. `asample` futures completed per second (submit + long-poll) at 1, 10 and 100 clients,
- *     against the engine's own `sample` throughput at the same concurrency;
+ *     against the engine's own `sample` throughput at the same concurrency, and against an instant
+ *     engine (the test double), which shows the server's own ceiling;
  *  3. server overhead per forward_backward: protobuf submit + poll through HTTP vs calling the
  *     engine directly on the same batch.
  *
@@ -19,6 +20,7 @@ import { ModelInput } from "../../src/client/types/model-input.js";
 import { encodeForwardBackwardRequest } from "../../src/client/wire/proto.js";
 import { createLocalEngine } from "../../src/local/engine/local-engine.js";
 import { startLocalServer } from "../../src/local/server/server.js";
+import { EngineDouble } from "../../test/server/engine-double.js";
 
 const { values } = parseArgs({ options: { seconds: { type: "string", default: "3" } } });
 const SECONDS = Number(values.seconds);
@@ -225,6 +227,47 @@ async function main(): Promise<void> {
       });
     }
     results.asampleFuturesPerSec = sampleRates;
+
+    // 2b. the server's own ceiling: the same asample traffic against an instant engine
+    const ceilingDir = await mkdtemp(join(tmpdir(), "tinker-ts-bench-server-ceiling-"));
+    const instant = new EngineDouble();
+    const ceilingServer = await startLocalServer({
+      dataDir: ceilingDir,
+      engine: instant,
+      logger: { info() {}, warn() {}, error: console.error },
+    });
+    try {
+      const cb = ceilingServer.url;
+      const { session_id: csid } = await call(`${cb}/api/v1/create_session`, "POST", {});
+      const cs = await call(`${cb}/api/v1/create_sampling_session`, "POST", {
+        session_id: csid,
+        sampling_session_seq_id: 0,
+        base_model: "double-model",
+      });
+      const ceiling: Record<number, { futuresPerSec: number; cpuUsPerFuture: number }> = {};
+      for (const c of CONCURRENCY) {
+        const rate = await throughput(c, async () => {
+          const sub = await call(`${cb}/api/v1/asample`, "POST", {
+            num_samples: 1,
+            prompt: { chunks: [{ tokens: [104, 101, 108, 108, 111], type: "encoded_text" }] },
+            sampling_params: { max_tokens: 8 },
+            sampling_session_id: cs.sampling_session_id,
+            seq_id: seq++,
+            type: "sample",
+          });
+          await poll(cb, String(sub.request_id));
+        });
+        ceiling[c] = { futuresPerSec: rate, cpuUsPerFuture: lastCpuUsPerOp };
+        tables.sample![CONCURRENCY.indexOf(c)]!["server, instant engine (ceiling)"] =
+          rate.toFixed(0);
+        tables.sample![CONCURRENCY.indexOf(c)]!["CPU us/future (client+server)"] =
+          lastCpuUsPerOp.toFixed(0);
+      }
+      results.asampleServerCeiling = ceiling;
+    } finally {
+      await ceilingServer.close();
+      await rm(ceilingDir, { recursive: true, force: true });
+    }
 
     // 3. forward_backward overhead
     const tokens = Array.from({ length: 128 }, (_, i) => (i * 7) % 256);

@@ -50,7 +50,7 @@ export interface LocalServerLimits {
   pollHoldMs?: number;
   /** How long later requests wait for a missing `seq_id`, ms (default 60 000). */
   seqGapTimeoutMs?: number;
-  /** Samples handed to the engine at once (default 4: keeps its queue fed without hogging it). */
+  /** Samples handed to the engine at once (default 16: keeps its queue fed; training waits behind at most that many). */
   samplingConcurrency?: number;
   /** Queued samples before `asample` answers 429 (default 10 000). */
   maxQueuedSamples?: number;
@@ -123,7 +123,7 @@ export async function startLocalServer(opts: LocalServerOptions = {}): Promise<L
     futures,
     scratchDir,
     seqGapTimeoutMs: limits.seqGapTimeoutMs ?? 60_000,
-    samplingConcurrency: limits.samplingConcurrency ?? 4,
+    samplingConcurrency: limits.samplingConcurrency ?? 16,
     maxQueuedSamples: limits.maxQueuedSamples ?? 10_000,
   });
 

@@ -44,7 +44,7 @@ export interface ServiceOptions {
   futures: FutureStore;
   /** How long requests wait for a missing seq_id (default 60 s). */
   seqGapTimeoutMs?: number;
-  /** Samples handed to the engine at once (default 4). */
+  /** Samples handed to the engine at once (default 16). */
   samplingConcurrency?: number;
   /** Samples queued before `asample` answers 429 (default 10 000). */
   maxQueuedSamples?: number;
@@ -96,7 +96,7 @@ export class TinkerService {
     this.store = opts.store;
     this.futures = opts.futures;
     this.adapters = new SamplerAdapters(opts.engine);
-    this.sampling = new Semaphore(opts.samplingConcurrency ?? 4);
+    this.sampling = new Semaphore(opts.samplingConcurrency ?? 16);
     this.maxQueuedSamples = opts.maxQueuedSamples ?? 10_000;
     this.gapTimeoutMs = opts.seqGapTimeoutMs ?? 60_000;
     this.scratchDir = opts.scratchDir;
