@@ -124,6 +124,9 @@ async function main(): Promise<void> {
     preset: PRESET,
     seconds: SECONDS,
     node: process.version,
+    cpus: cpus().length,
+    // Rates depend on what else the machine runs; CPU per op much less so.
+    loadAverageAtStart: loadavg(),
   };
   try {
     const { session_id: sid } = await call(`${base}/api/v1/create_session`, "POST", {
