@@ -30,8 +30,11 @@ describe("renderer registry", () => {
         "role_colon",
       ].sort(),
     );
-    for (const name of BUILTIN_RENDERER_NAMES)
-      expect(getRenderer(name, qwen3Tokenizer()).name).toBe(name);
+    for (const name of BUILTIN_RENDERER_NAMES) {
+      const tok = name === "llama3" ? llama3Tokenizer() : qwen3Tokenizer();
+      expect(getRenderer(name, tok).name).toBe(name);
+    }
+    expect(() => getRenderer("llama3", qwen3Tokenizer())).toThrow(/needs the token <\|eot_id\|>/);
   });
 
   it("custom renderers are checked first and can be removed", () => {
