@@ -55,9 +55,8 @@ export interface ServiceOptions {
 /** A training model loaded in this server process. */
 interface LiveModel {
   run: RunRecord;
+  /** Its requests in seq_id order; the creation itself is seq_id 0, so later ones wait for it. */
   sequencer: ModelSequencer;
-  /** Resolves once the adapter exists in the engine (create_model / create-via-load). */
-  ready: Promise<void>;
 }
 
 /** A sampler usable for `asample`: base model plus an adapter key (absent = base model). */
@@ -210,22 +209,12 @@ export class TinkerService {
       firstSeqId: 0,
       gapTimeoutMs: this.gapTimeoutMs,
     });
-    let markReady!: () => void;
-    let markFailed!: (e: unknown) => void;
-    const ready = new Promise<void>((res, rej) => {
-      markReady = res;
-      markFailed = rej;
-    });
-    ready.catch(() => undefined);
-    const model: LiveModel = { run, sequencer, ready };
+    const model: LiveModel = { run, sequencer };
     this.models.set(run.trainingRunId, model);
     const requestId = sequencer.submit(0, "create", async () => {
       try {
-        const result = await init();
-        markReady();
-        return result;
+        return await init();
       } catch (err) {
-        markFailed(err);
         this.models.delete(run.trainingRunId);
         this.creations.delete(run.trainingRunId);
         sequencer.close(`model ${run.trainingRunId} could not be created: ${errorText(err)}`);
