@@ -6,7 +6,8 @@
  * - the same engine on the pure-TS kernels (on a smaller batch: they are ~50x slower), and
  * - PyTorch CPU eager on the identical model and weights (`torch_model.py`; Debian's
  *   python3-torch), with OMP_NUM_THREADS=1 and with its default threading. Skipped with a message
- *   when `python3 -c "import torch"` fails.
+ *   when no Python can `import torch`. Install `libopenblas0-pthread` too: without it Debian's torch
+ *   falls back to the reference BLAS and is ~20x slower, which would flatter the engine.
  *
  * Run: npx tsx bench/engine-model/run.ts [--quick]
  * Writes bench/results/engine-model.json.
@@ -135,17 +136,22 @@ interface TorchResult {
   threads: number;
 }
 
-function torchAvailable(): boolean {
-  try {
-    execFileSync("python3", ["-c", "import torch"], { stdio: "ignore" });
-    return true;
-  } catch {
-    return false;
+/** A Python with torch: Debian's python3-torch lives under /usr/bin/python3 (pyenv shims may shadow it). */
+function findTorchPython(): string | null {
+  for (const py of ["/usr/bin/python3", "python3"]) {
+    try {
+      execFileSync(py, ["-c", "import torch"], { stdio: "ignore" });
+      return py;
+    } catch {
+      // try the next one
+    }
   }
+  return null;
 }
 
 /** Write the identical model (weights + LoRA A, B = 0) for torch_model.py and run it. */
 function runTorch(
+  python: string,
   cfg: ModelConfig,
   nSeq: number,
   len: number,
@@ -183,7 +189,7 @@ function runTorch(
       }),
     );
     const env = { ...process.env, ...(omp1 ? { OMP_NUM_THREADS: "1" } : {}) };
-    const out = execFileSync("python3", [join(here, "torch_model.py"), dir], {
+    const out = execFileSync(python, [join(here, "torch_model.py"), dir], {
       env,
       encoding: "utf8",
       maxBuffer: 1 << 20,
@@ -200,8 +206,8 @@ async function main(): Promise<void> {
     threads: Math.min(availableParallelism(), 8),
   });
   const js = createJsKernels();
-  const haveTorch = torchAvailable();
-  if (!haveTorch)
+  const python = findTorchPython();
+  if (!python)
     console.log(
       "PyTorch not available (apt-get install python3-torch); skipping the PyTorch baseline.",
     );
@@ -236,9 +242,9 @@ async function main(): Promise<void> {
       "vs js": "1.0",
       "vs torch": "",
     });
-    if (haveTorch) {
+    if (python) {
       for (const omp1 of [true, false]) {
-        const t = runTorch(cfg, 4, 256, steps, 4, quick ? 16 : 64, omp1);
+        const t = runTorch(python, cfg, 4, 256, steps, 4, quick ? 16 : 64, omp1);
         const label = omp1 ? "torch OMP_NUM_THREADS=1" : "torch default threads";
         entry[omp1 ? "torchOmp1" : "torchDefault"] = t;
         rows.push({
