@@ -1,6 +1,6 @@
-import { existsSync, readFileSync, statSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { homedir } from "node:os";
-import { join, resolve } from "node:path";
+import { basename, join, resolve } from "node:path";
 import { downloadFileToCacheDir, getHFHubCachePath, getRepoFolderName } from "@huggingface/hub";
 import { TinkerError, TinkerValidationError } from "../client/errors.js";
 import { HfTokenizer } from "./hf-tokenizer.js";
@@ -27,6 +27,8 @@ export interface LoadTokenizerOptions {
   hubUrl?: string;
   /** Skip the id mapping (`:suffix`, Llama-3 mirror, three-part names). Default `false`. */
   rawId?: boolean;
+  /** Custom `fetch` for hub requests (proxies, tests). */
+  fetch?: typeof fetch;
 }
 
 /** Raised when a tokenizer cannot be found or read. */
@@ -144,6 +146,7 @@ async function loadFromHub(repo: string, opts: LoadTokenizerOptions): Promise<To
     cacheDir,
     hubUrl: opts.hubUrl ?? process.env.HF_ENDPOINT,
     accessToken: opts.accessToken ?? process.env.HF_TOKEN,
+    ...(opts.fetch !== undefined ? { fetch: opts.fetch } : {}),
   };
   let jsonPath: string;
   try {
@@ -161,7 +164,25 @@ async function loadFromHub(repo: string, opts: LoadTokenizerOptions): Promise<To
   } catch {
     // Some repos have no tokenizer_config.json: special tokens then come from tokenizer.json only.
   }
-  return loadTokenizerFromDir(resolve(jsonPath, ".."), repo);
+  const snapshot = resolve(jsonPath, "..");
+  recordRef(cacheDir, repo, revision, snapshot);
+  return loadTokenizerFromDir(snapshot, repo);
+}
+
+/**
+ * Point `refs/<revision>` at the downloaded snapshot, as the Python hub client does, so an
+ * offline run later finds it by branch name. `@huggingface/hub` writes blobs and snapshots only.
+ */
+function recordRef(cacheDir: string, repo: string, revision: string, snapshot: string): void {
+  const commit = basename(snapshot);
+  if (commit === revision) return;
+  const refs = join(cacheDir, getRepoFolderName({ name: repo, type: "model" }), "refs");
+  try {
+    mkdirSync(refs, { recursive: true });
+    writeFileSync(join(refs, revision), commit);
+  } catch {
+    // A read-only cache still works online; offline lookups then need the commit as revision.
+  }
 }
 
 function expandHome(p: string): string {
