@@ -172,6 +172,37 @@ describe("local server on the real engine (tiny-bytes)", () => {
     );
   });
 
+  it("fails a future with category user, naming the field, when the engine rejects a datum", async () => {
+    const created = await api.run("/api/v1/create_model", {
+      session_id: sid,
+      model_seq_id: 5,
+      base_model: MODEL,
+      lora_config: { rank: 2, seed: 1 },
+    });
+    const modelId = String(created.json.model_id);
+    const bad = await api.run("/api/v1/forward_backward", {
+      forward_backward_input: {
+        data: [
+          {
+            model_input: { chunks: [{ tokens: [1, 2, 3], type: "encoded_text" }] },
+            loss_fn_inputs: {
+              target_tokens: { data: [2, 3], dtype: "int64", shape: [2] },
+              weights: { data: [1, 1], dtype: "float32", shape: [2] },
+            },
+          },
+        ],
+        loss_fn: "cross_entropy",
+      },
+      model_id: modelId,
+      seq_id: 1,
+    });
+    expect(bad.json.category).toBe("user");
+    expect(String(bad.json.error)).toMatch(/target_tokens/);
+    // the failed request consumed seq_id 1; the model keeps working at seq_id 2
+    const ok = await protoFb(api, modelId, 2, true);
+    expect(ok.metrics["loss:sum"]).toBeGreaterThan(0);
+  });
+
   it("rejects corrupt and oversized zstd bodies with 4xx and stays healthy", async () => {
     const garbage = new Uint8Array([0x28, 0xb5, 0x2f, 0xfd, 1, 2, 3, 4, 5]);
     const bad = await api.post("/api/v1/forward_backward", garbage, {
