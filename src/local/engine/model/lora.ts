@@ -59,7 +59,7 @@ export function moduleDims(config: ModelConfig, m: LayerModule): [inDim: number,
 }
 
 function modulePath(layer: number, m: LayerModule): string {
-  const group = m.endsWith("_proj") && ATTN_MODULES.includes(m) ? "self_attn" : "mlp";
+  const group = ATTN_MODULES.includes(m) ? "self_attn" : "mlp";
   return `model.layers.${layer}.${group}.${m}`;
 }
 
