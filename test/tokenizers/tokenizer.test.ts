@@ -2,9 +2,11 @@ import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { TokenizerLoader } from "@lenml/tokenizers";
-import { afterEach, describe, expect, it } from "vitest";
+import { afterEach, describe, expect, expectTypeOf, it } from "vitest";
 import { TinkerValidationError } from "../../src/client/errors.js";
+import type { TokenizerLoader as ClientTokenizerLoader } from "../../src/client/tokenizer-hook.js";
 import { HfTokenizer } from "../../src/tokenizers/hf-tokenizer.js";
+import type { ChatTokenizer } from "../../src/tokenizers/index.js";
 import {
   clearTokenizerCache,
   findCachedSnapshot,
@@ -184,6 +186,10 @@ describe("resolveTokenizerId", () => {
 });
 
 describe("loadTokenizer", () => {
+  it("plugs into the client as its tokenizerLoader", () => {
+    expectTypeOf(loadTokenizer).toMatchTypeOf<ClientTokenizerLoader<ChatTokenizer>>();
+  });
+
   afterEach(() => {
     clearTokenizerCache();
     for (const n of getRegisteredTokenizerNames()) unregisterTokenizer(n);
