@@ -318,3 +318,20 @@ describe("SamplingParams protobuf", () => {
     expect(hex(encodeSamplingParams({ temperature: 1 }))).toBe("1d0000803f");
   });
 });
+
+describe("decoding from Node Buffers", () => {
+  it("decodes tensors correctly from an unaligned slice of a pooled Buffer", () => {
+    const res: SampleResponse = {
+      sequences: [{ stopReason: "length", tokens: [5, 6, 7], logprobs: [-0.5, -1.25, -2] }],
+      promptLogprobs: [null, -3.5],
+      promptCacheHitTokens: 0,
+    };
+    const encoded = encodeSampleResponse(res);
+    // A small Buffer comes from Node's shared pool; offset by one byte to force the unaligned path.
+    const pooled = Buffer.alloc(encoded.length + 1);
+    pooled.set(encoded, 1);
+    const view = pooled.subarray(1);
+    expect(view.byteOffset % 4).not.toBe(0);
+    expect(decodeSampleResponse(view)).toEqual(res);
+  });
+});

@@ -207,6 +207,16 @@ function checkMultiple(bytes: Uint8Array, size: number, path: string): void {
   }
 }
 
+/**
+ * A copy of `bytes` in a fresh ArrayBuffer of exactly its length. (`bytes.slice()` is not enough:
+ * on a Node `Buffer` it returns a view into the shared allocation pool.)
+ */
+function ownCopy(bytes: Uint8Array): Uint8Array {
+  const copy = new Uint8Array(bytes.byteLength);
+  copy.set(bytes);
+  return copy;
+}
+
 /** A Float32Array over `bytes`: a view when 4-byte aligned, else a copy. */
 export function float32View(bytes: Uint8Array, path: string): Float32Array {
   checkMultiple(bytes, 4, path);
@@ -219,7 +229,7 @@ export function float32View(bytes: Uint8Array, path: string): Float32Array {
   if (bytes.byteOffset % 4 === 0) {
     return new Float32Array(bytes.buffer, bytes.byteOffset, bytes.byteLength / 4);
   }
-  return new Float32Array(bytes.slice().buffer);
+  return new Float32Array(ownCopy(bytes).buffer);
 }
 
 /** An Int32Array over `bytes`: a view when 4-byte aligned, else a copy. */
@@ -234,7 +244,7 @@ export function int32View(bytes: Uint8Array, path: string): Int32Array {
   if (bytes.byteOffset % 4 === 0) {
     return new Int32Array(bytes.buffer, bytes.byteOffset, bytes.byteLength / 4);
   }
-  return new Int32Array(bytes.slice().buffer);
+  return new Int32Array(ownCopy(bytes).buffer);
 }
 
 /**
@@ -246,7 +256,7 @@ export function int64ToInt32(bytes: Uint8Array, path: string): Int32Array {
   const n = bytes.byteLength / 8;
   const out = new Int32Array(n);
   if (LITTLE_ENDIAN) {
-    const src = bytes.byteOffset % 4 === 0 ? bytes : bytes.slice();
+    const src = bytes.byteOffset % 4 === 0 ? bytes : ownCopy(bytes);
     const words = new Int32Array(src.buffer, src.byteOffset, 2 * n);
     for (let i = 0, j = 0; i < n; i++, j += 2) {
       const lo = words[j]!;
