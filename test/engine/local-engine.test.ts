@@ -205,3 +205,45 @@ describe("createLocalEngine in-process", () => {
     await engine.close();
   });
 });
+
+describe("adapter folders", () => {
+  it("a PEFT folder with another lora_alpha loads with the same effective update", async () => {
+    const { writeFile } = await import("node:fs/promises");
+    const engine = await createLocalEngine({
+      kernels: "js",
+      inProcess: true,
+      presets: false,
+      models: [{ name: "tiny", config: CFG }],
+    });
+    const dir = await mkdtemp(join(tmpdir(), "peft-alpha-"));
+    try {
+      await engine.createAdapter("x", "tiny", LORA);
+      const data = batch(2, 6, CFG.vocabSize);
+      await engine.forwardBackward("x", data, "cross_entropy", undefined, false);
+      await engine.optimStep("x", { ...ADAM_DEFAULTS, learningRate: 1e-2 });
+      await engine.saveAdapter("x", dir, { optimizer: false });
+      const ref = await engine.forwardBackward("x", data, "cross_entropy", undefined, true);
+      // Rewrite it as alpha = 16 with B doubled: the same (alpha / r) B A.
+      const st = await engine.exportAdapterState("x");
+      const { writeSafetensors } = await import("../../src/local/engine/io/safetensors.js");
+      const tensors = new Map(
+        [...st.weights].map(([k, t]) => [
+          k,
+          { shape: t.shape, data: k.endsWith("lora_B.weight") ? t.data.map((v) => v * 2) : t.data },
+        ]),
+      );
+      await writeSafetensors(join(dir, "adapter_model.safetensors"), tensors, {
+        base_model: "tiny",
+        lora_rank: "4",
+      });
+      const cfg = JSON.parse(await readFile(join(dir, "adapter_config.json"), "utf8"));
+      await writeFile(join(dir, "adapter_config.json"), JSON.stringify({ ...cfg, lora_alpha: 16 }));
+      await engine.loadAdapter("y", dir, { optimizer: false });
+      const out = await engine.forwardBackward("y", data, "cross_entropy", undefined, true);
+      expect(out.metrics["loss:sum"]).toBeCloseTo(ref.metrics["loss:sum"]!, 5);
+    } finally {
+      await engine.close();
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+});

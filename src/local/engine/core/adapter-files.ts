@@ -72,13 +72,21 @@ export interface AdapterFolder {
   optimizer?: { tensors: Map<string, NamedTensor>; step: number };
 }
 
-/** Read a folder written by `writeAdapterFolder` (or a PEFT folder with a compatible layout). */
+/**
+ * Read a folder written by `writeAdapterFolder`, or a PEFT LoRA folder with the same key names
+ * (a `lora_alpha` other than {@link LORA_ALPHA} is folded into B).
+ */
 export async function readAdapterFolder(dir: string, optimizer: boolean): Promise<AdapterFolder> {
   const weightsPath = join(dir, ADAPTER_WEIGHTS_FILE);
   const header = await readSafetensorsHeader(weightsPath);
   const weights = await readSafetensors(weightsPath);
   const meta = header.metadata;
-  let config: { r?: unknown; base_model_name_or_path?: unknown; target_modules?: unknown } = {};
+  let config: {
+    r?: unknown;
+    lora_alpha?: unknown;
+    base_model_name_or_path?: unknown;
+    target_modules?: unknown;
+  } = {};
   try {
     config = JSON.parse(await readFile(join(dir, ADAPTER_CONFIG_FILE), "utf8"));
   } catch {
@@ -102,6 +110,15 @@ export async function readAdapterFolder(dir: string, optimizer: boolean): Promis
     trainUnembed: flag("train_unembed", targets.includes("lm_head")),
   };
   const baseModel = String(meta.base_model ?? config.base_model_name_or_path ?? "");
+  // The engine applies alpha = LORA_ALPHA; an adapter trained with another alpha is converted
+  // exactly by scaling B (the update is (alpha / r) B A).
+  const alpha = typeof config.lora_alpha === "number" ? config.lora_alpha : LORA_ALPHA;
+  if (alpha !== LORA_ALPHA) {
+    for (const [name, t] of weights) {
+      if (!name.endsWith(".lora_B.weight")) continue;
+      for (let i = 0; i < t.data.length; i++) t.data[i] = (t.data[i]! * alpha) / LORA_ALPHA;
+    }
+  }
   const out: AdapterFolder = { baseModel, lora, weights };
   if (optimizer) {
     const path = join(dir, OPTIMIZER_FILE);
