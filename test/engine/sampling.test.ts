@@ -5,7 +5,7 @@ import type { SamplingParams } from "../../src/client/types/params.js";
 import type { LoraAdapter } from "../../src/local/engine/model/lora.js";
 import { SeededRng } from "../../src/local/engine/model/prng.js";
 import { Scratch, type Transformer } from "../../src/local/engine/model/transformer.js";
-import { argmax, nucleus } from "../../src/local/engine/sampling/choose-token.js";
+import { argmax, chooseToken, nucleus } from "../../src/local/engine/sampling/choose-token.js";
 import { type SampleRequest, sample } from "../../src/local/engine/sampling/sampler.js";
 import { forwardBackward } from "../../src/local/engine/train/forward-backward.js";
 import { engineData, makeAdapter, makeModel, TINY_LLAMA, TINY_QWEN3 } from "./fixtures.js";
@@ -194,6 +194,41 @@ describe("nucleus (top-p set)", () => {
         cum += w[j]!;
       }
       expect(nucleus(w, p * total)).toEqual(naive);
+    }
+  });
+});
+
+describe("chooseToken distribution", () => {
+  it("matches softmax(logits / T) restricted to top-k then top-p (20k draws)", () => {
+    const row = Float32Array.from([2.0, 1.5, 0.3, 1.0, -1.0, 0.9]);
+    const cases = [
+      { temperature: 1, topK: -1, topP: 1 },
+      { temperature: 0.7, topK: 4, topP: 1 },
+      { temperature: 1.3, topK: -1, topP: 0.8 },
+      { temperature: 0.9, topK: 5, topP: 0.7 },
+    ];
+    for (const p of cases) {
+      // Expected: sort by logit, keep top-k, softmax at T, keep the smallest prefix reaching top-p.
+      const order = Array.from(row.keys()).sort((a, b) => row[b]! - row[a]!);
+      const kept = p.topK > 0 ? order.slice(0, p.topK) : order;
+      const w = kept.map((i) => Math.exp(row[i]! / p.temperature));
+      const total = w.reduce((a, b) => a + b, 0);
+      let cum = 0;
+      let n = 0;
+      while (cum < p.topP * total) cum += w[n++]!;
+      const expected = new Array(row.length).fill(0);
+      for (let j = 0; j < n; j++) expected[kept[j]!] = w[j]! / cum;
+      const rng = new SeededRng(17);
+      const counts = new Array(row.length).fill(0);
+      const draws = 20000;
+      for (let i = 0; i < draws; i++) counts[chooseToken(row, p, rng)]++;
+      for (let t = 0; t < row.length; t++) {
+        // 4 standard deviations of a binomial proportion at most 0.5: 4 * 0.5 / sqrt(20000) ~ 0.014.
+        expect(
+          Math.abs(counts[t] / draws - expected[t]),
+          `${JSON.stringify(p)} token ${t}`,
+        ).toBeLessThan(0.015);
+      }
     }
   });
 });
