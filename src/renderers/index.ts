@@ -2,7 +2,12 @@ export { BaseRenderer, outputIsTrained, type RendererCapabilities, renderContext
 export { getTextContent, getThinkingContent } from "./content.js";
 export { Llama3Renderer } from "./llama3.js";
 export * from "./model-info.js";
-export { Qwen3Renderer, type Qwen3Variant, Qwen35Renderer } from "./qwen3.js";
+export {
+  Qwen3Renderer,
+  type Qwen3RendererOptions,
+  type Qwen3Variant,
+  Qwen35Renderer,
+} from "./qwen3.js";
 export * from "./registry.js";
 export { RoleColonRenderer } from "./role-colon.js";
 export * from "./types.js";

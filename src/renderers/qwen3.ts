@@ -159,6 +159,17 @@ abstract class QwenChatRenderer extends BaseRenderer {
   }
 }
 
+/** Options of {@link Qwen3Renderer}. */
+export interface Qwen3RendererOptions {
+  /**
+   * Drop reasoning from assistant turns before the last user message, as the chat template does
+   * (default `true`). `false` keeps it and frames every assistant turn alike, which gives the
+   * extension property (each prompt extends the previous turn's sequence) for multi-turn RL,
+   * at the price of no longer matching the template.
+   */
+  stripThinkingFromHistory?: boolean;
+}
+
 /** Which of the Qwen3 chat templates a {@link Qwen3Renderer} reproduces. */
 export type Qwen3Variant = "thinking" | "disable_thinking" | "instruct";
 
@@ -174,12 +185,17 @@ export class Qwen3Renderer extends QwenChatRenderer {
   readonly variant: Qwen3Variant;
   readonly capabilities: RendererCapabilities;
 
+  /** See {@link Qwen3RendererOptions.stripThinkingFromHistory}. */
+  readonly stripThinkingFromHistory: boolean;
+
   constructor(
     tokenizer: ConstructorParameters<typeof BaseRenderer>[0],
     variant: Qwen3Variant = "thinking",
+    options: Qwen3RendererOptions = {},
   ) {
     super(tokenizer);
     this.variant = variant;
+    this.stripThinkingFromHistory = options.stripThinkingFromHistory ?? true;
     this.name =
       variant === "thinking"
         ? "qwen3"
@@ -199,7 +215,7 @@ export class Qwen3Renderer extends QwenChatRenderer {
   }
 
   override get hasExtensionProperty(): boolean {
-    return this.variant === "instruct";
+    return this.variant === "instruct" || !this.stripThinkingFromHistory;
   }
 
   protected assistantPrefill(): string {
@@ -226,10 +242,15 @@ export class Qwen3Renderer extends QwenChatRenderer {
   protected renderAssistant(m: Message, ctx: RenderContext): { headerExtra: string; body: string } {
     const { reasoning, text } = this.reasoningAndText(m);
     let body = text;
-    // The template's `loop.index0 > ns.last_query_index` (never true without a user message).
-    const produced =
-      this.variant !== "instruct" && ctx.lastUserIndex >= 0 && ctx.idx > ctx.lastUserIndex;
-    if (produced && (ctx.isLast || reasoning.length > 0)) {
+    // The template's `loop.index0 > ns.last_query_index` (never true without a user message);
+    // keeping history frames every assistant turn alike, so each prompt extends the last one.
+    const framed =
+      this.variant !== "instruct" &&
+      ctx.lastUserIndex >= 0 &&
+      (this.stripThinkingFromHistory
+        ? ctx.idx > ctx.lastUserIndex && (ctx.isLast || reasoning.length > 0)
+        : true);
+    if (framed) {
       body = `<think>\n${stripChars(reasoning, "\n")}\n</think>\n\n${stripChars(text, "\n", "left")}`;
     }
     return { headerExtra: "", body: body + this.renderToolCalls(m, ctx, text) };

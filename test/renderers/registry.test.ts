@@ -102,3 +102,37 @@ describe("getLr", () => {
     expect(() => getLr("openai/gpt-oss-20b")).toThrow(/calibrated only for Llama and Qwen/);
   });
 });
+
+describe("qwen3 with stripThinkingFromHistory: false", () => {
+  it("keeps reasoning in history and has the extension property", () => {
+    const tok = qwen3Tokenizer();
+    const r = new Qwen3Renderer(tok, "thinking", { stripThinkingFromHistory: false });
+    expect(r.hasExtensionProperty).toBe(true);
+    const think = (t: string, a: string) => ({
+      role: "assistant",
+      content: [
+        { type: "thinking" as const, thinking: t },
+        { type: "text" as const, text: a },
+      ],
+    });
+    const turns = [
+      { role: "user", content: "2+2?" },
+      think("add", "4"),
+      { role: "user", content: "times 3?" },
+      { role: "assistant", content: "12" },
+      { role: "user", content: "minus 1?" },
+    ];
+    const startsWith = (a: number[], p: number[]) => p.every((t, i) => a[i] === t);
+    for (const k of [2, 4]) {
+      const seq = r.buildSupervisedExample(turns.slice(0, k)).modelInput.toInts();
+      const nextPrompt = r.buildGenerationPrompt(turns.slice(0, k + 1)).toInts();
+      expect(startsWith(nextPrompt, seq)).toBe(true);
+    }
+    const last = tok.decode(r.buildGenerationPrompt(turns).toInts());
+    expect(last).toContain("<think>\nadd\n</think>\n\n4<|im_end|>");
+    expect(last).toContain("<think>\n\n</think>\n\n12<|im_end|>");
+    // The default (template) behaviour strips it.
+    const stripped = tok.decode(getRenderer("qwen3", tok).buildGenerationPrompt(turns).toInts());
+    expect(stripped).not.toContain("add");
+  });
+});
