@@ -5,12 +5,12 @@ import { ADAM_DEFAULTS } from "../../src/client/types/params.js";
 import { createJsKernels } from "../../src/local/engine/kernels/js.js";
 import type { ModelConfig } from "../../src/local/engine/model/config.js";
 import { LoraAdapter } from "../../src/local/engine/model/lora.js";
-import { Transformer } from "../../src/local/engine/model/transformer.js";
+import { sizeClass, Transformer } from "../../src/local/engine/model/transformer.js";
 import { initRandomWeights, loadBaseWeights } from "../../src/local/engine/model/weights.js";
 import { adamWStep } from "../../src/local/engine/train/adamw.js";
 import type { EngineDatum } from "../../src/local/engine/train/datum.js";
 import { forwardBackward } from "../../src/local/engine/train/forward-backward.js";
-import { ALL_LORA, engineData, makeAdapter, makeModel, TINY_QWEN3 } from "./fixtures.js";
+import { ALL_LORA, ceData, engineData, makeAdapter, makeModel, TINY_QWEN3 } from "./fixtures.js";
 
 const SMALL: ModelConfig = {
   ...TINY_QWEN3,
@@ -230,5 +230,47 @@ describe("training", () => {
     const base = forwardBackward(model, null, data, "cross_entropy", undefined, true, 64);
     const withAd = forwardBackward(model, fresh, data, "cross_entropy", undefined, true, 64);
     expect(withAd.metrics["loss:sum"]).toBe(base.metrics["loss:sum"]);
+  });
+});
+
+describe("buffer pool", () => {
+  it("size classes waste at most 25%", () => {
+    for (const n of [1, 63, 64, 65, 100, 1000, 4097, 123457]) {
+      const c = sizeClass(n);
+      expect(c).toBeGreaterThanOrEqual(n);
+      expect(c).toBeLessThanOrEqual(Math.max(64, 1.25 * n));
+    }
+  });
+
+  it("reused (dirty) buffers give bit-identical results to a fresh model", () => {
+    const warm = makeModel(TINY_QWEN3);
+    const fresh = makeModel(TINY_QWEN3);
+    const aw = makeAdapter(warm);
+    const af = makeAdapter(fresh);
+    // Fill the warm model's pool with activations of other shapes, forward and backward.
+    forwardBackward(
+      warm,
+      aw,
+      engineData(ceData(TINY_QWEN3.vocabSize, [9, 17, 4], 1)),
+      "cross_entropy",
+      undefined,
+      false,
+      64,
+    );
+    forwardBackward(
+      warm,
+      aw,
+      engineData(ceData(TINY_QWEN3.vocabSize, [30], 2)),
+      "cross_entropy",
+      undefined,
+      true,
+      64,
+    );
+    aw.zeroGrad();
+    const data = engineData(ceData(TINY_QWEN3.vocabSize, [11, 7], 3));
+    const ow = forwardBackward(warm, aw, data, "cross_entropy", undefined, false, 64);
+    const of = forwardBackward(fresh, af, data, "cross_entropy", undefined, false, 64);
+    expect(ow.metrics["loss:sum"]).toBe(of.metrics["loss:sum"]);
+    expect(aw.grads).toEqual(af.grads);
   });
 });

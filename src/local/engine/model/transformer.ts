@@ -63,9 +63,10 @@ export interface ForwardState {
 }
 
 /**
- * Kernel-heap buffers kept between passes, by exact length. Training repeats the same shapes every
- * step, so reusing buffers skips the heap's zero-fill; every buffer a pass takes from the pool is
- * fully written before it is read. Beyond `maxBytes` the pool frees instead of keeping.
+ * Kernel-heap buffers kept between passes. Training repeats similar shapes every step, so reusing
+ * buffers skips the heap's zero-fill; every buffer a pass takes from the pool is fully written
+ * before it is read. Lengths are rounded up to 4 size classes per octave (at most 25% slack) so
+ * batches of varying length (RL) still reuse them. Beyond `maxBytes` the pool frees instead.
  */
 export class BufferPool {
   private readonly free = new Map<number, Float32Array[]>();
@@ -74,14 +75,15 @@ export class BufferPool {
     private readonly kernels: Kernels,
     private readonly maxBytes = 1 << 30,
   ) {}
+  /** A buffer of at least `n` floats (its length is `sizeClass(n)`). */
   take(n: number): Float32Array {
-    const list = this.free.get(n);
-    const b = list?.pop();
+    const size = sizeClass(n);
+    const b = this.free.get(size)?.pop();
     if (b) {
-      this.bytes -= n * 4;
+      this.bytes -= size * 4;
       return b;
     }
-    return this.kernels.alloc(n);
+    return this.kernels.alloc(size);
   }
   give(b: Float32Array): void {
     if (this.bytes + b.length * 4 > this.maxBytes) {
@@ -104,6 +106,13 @@ export class BufferPool {
   }
 }
 
+/** Round up to 4 steps per power of two (exact below 64). */
+export function sizeClass(n: number): number {
+  if (n <= 64) return Math.max(n, 1);
+  const step = 2 ** (Math.floor(Math.log2(n)) - 2);
+  return Math.ceil(n / step) * step;
+}
+
 /**
  * The buffers of one pass, released together. Buffers come from a `BufferPool` when one is given
  * (then they are NOT zeroed: callers must write before reading), else from `kernels.alloc`.
@@ -115,8 +124,7 @@ export class Scratch {
     private readonly pool?: BufferPool,
   ) {}
   alloc(n: number): Float32Array {
-    const len = Math.max(n, 1);
-    const b = this.pool ? this.pool.take(len) : this.kernels.alloc(len);
+    const b = this.pool ? this.pool.take(n) : this.kernels.alloc(Math.max(n, 1));
     this.bufs.push(b);
     return b.length === n ? b : b.subarray(0, n);
   }
