@@ -582,6 +582,46 @@ describe("local server machinery (engine double)", () => {
     }
   });
 
+  it("lets two servers share a data dir: each sees checkpoints the other saved", async () => {
+    const t = await tempDir("server-shared");
+    const e1 = new EngineDouble();
+    const e2 = new EngineDouble();
+    const s1 = await startTestServer(t.dir, e1);
+    const s2 = await startTestServer(t.dir, e2);
+    try {
+      const a1 = new Raw(s1.url);
+      const a2 = new Raw(s2.url);
+      const modelId = await newModel(a1, await newSession(a1), 0, 4);
+      const saved = await a1.run("/api/v1/save_weights", {
+        model_id: modelId,
+        path: "shared",
+        seq_id: 1,
+      });
+      const runs = await a2.get("/api/v1/training_runs");
+      expect(
+        (runs.json.training_runs as Array<{ training_run_id: string }>).map(
+          (r) => r.training_run_id,
+        ),
+      ).toContain(modelId);
+      expect((await a2.post("/api/v1/weights_info", { tinker_path: saved.json.path })).status).toBe(
+        200,
+      );
+      const sid2 = await newSession(a2);
+      const loaded = await a2.run("/api/v1/load_weights", {
+        session_id: sid2,
+        model_seq_id: 0,
+        path: saved.json.path,
+        optimizer: true,
+      });
+      expect(loaded.json.model_id).toBe(`${sid2}:train:0`);
+      expect(e2.weightOf(`${sid2}:train:0`)).toBe(4);
+    } finally {
+      await s2.close();
+      await s1.close();
+      await t.cleanup();
+    }
+  });
+
   it("keeps checkpoints and run metadata across a restart, and training continues from them", async () => {
     const t = await tempDir("server-restart");
     try {

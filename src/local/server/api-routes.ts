@@ -184,7 +184,7 @@ export function addApiRoutes(router: Router, service: TinkerService, opts: ApiRo
       method: "POST",
       pattern: "load_weights",
       handler: async (ctx) => {
-        const { requestId, modelId } = service.loadWeights(parseLoadWeights(await json(ctx)));
+        const { requestId, modelId } = await service.loadWeights(parseLoadWeights(await json(ctx)));
         future(ctx, requestId, modelId);
       },
     })
@@ -192,7 +192,11 @@ export function addApiRoutes(router: Router, service: TinkerService, opts: ApiRo
       method: "POST",
       pattern: "weights_info",
       handler: async (ctx) => {
-        sendJson(ctx.res, 200, service.weightsInfo(parseWeightsInfo(await json(ctx)).tinkerPath));
+        sendJson(
+          ctx.res,
+          200,
+          await service.weightsInfo(parseWeightsInfo(await json(ctx)).tinkerPath),
+        );
       },
     })
     .add({

@@ -35,9 +35,9 @@ export function addRestRoutes(
   const store = service.store;
   const links = new Map<string, ArchiveLink>();
 
-  const checkpointOf = (ctx: RouteContext): CheckpointRecord => {
+  const checkpointOf = async (ctx: RouteContext): Promise<CheckpointRecord> => {
     const runId = ctx.params.run!;
-    requireRun(service, runId);
+    await requireRun(service, runId);
     const kind = ctx.params.kind!;
     if (kind !== "weights" && kind !== "sampler_weights") {
       throw badRequest(
@@ -54,6 +54,7 @@ export function addRestRoutes(
       pattern: "training_runs",
       handler: async (ctx) => {
         const { limit, offset } = paging(ctx.url, 20);
+        await store.rescan();
         const projectId = ctx.url.searchParams.get("project_id");
         let runs = [...store.runs.values()];
         if (projectId)
@@ -69,13 +70,14 @@ export function addRestRoutes(
       method: "GET",
       pattern: "training_runs/:run",
       handler: async (ctx) =>
-        sendJson(ctx.res, 200, runJson(service, requireRun(service, ctx.params.run!))),
+        sendJson(ctx.res, 200, runJson(service, await requireRun(service, ctx.params.run!))),
     })
     .add({
       method: "GET",
       pattern: "training_runs/:run/checkpoints",
       handler: async (ctx) => {
-        requireRun(service, ctx.params.run!);
+        await requireRun(service, ctx.params.run!);
+        await store.reloadRun(ctx.params.run!); // another process may share the data dir
         await store.sweepExpired();
         const cps = sortedCheckpoints(store.checkpoints.get(ctx.params.run!)?.values() ?? []);
         sendJson(ctx.res, 200, { checkpoints: cps.map(toCheckpointJson) });
@@ -84,13 +86,13 @@ export function addRestRoutes(
     .add({
       method: "GET",
       pattern: "training_runs/:run/checkpoints/:kind/:name",
-      handler: async (ctx) => sendJson(ctx.res, 200, toCheckpointJson(checkpointOf(ctx))),
+      handler: async (ctx) => sendJson(ctx.res, 200, toCheckpointJson(await checkpointOf(ctx))),
     })
     .add({
       method: "DELETE",
       pattern: "training_runs/:run/checkpoints/:kind/:name",
       handler: async (ctx) => {
-        await store.deleteCheckpoint(checkpointOf(ctx));
+        await store.deleteCheckpoint(await checkpointOf(ctx));
         sendEmpty(ctx.res);
       },
     })
@@ -98,7 +100,7 @@ export function addRestRoutes(
       method: "GET",
       pattern: "training_runs/:run/checkpoints/:kind/:name/archive",
       handler: async (ctx) => {
-        const rec = checkpointOf(ctx);
+        const rec = await checkpointOf(ctx);
         const token = randomBytes(18).toString("base64url");
         const expiresAt = Date.now() + opts.archiveLinkTtlMs;
         links.set(token, { runId: rec.runId, checkpointId: checkpointId(rec), expiresAt });
@@ -113,7 +115,7 @@ export function addRestRoutes(
       method: "POST",
       pattern: "training_runs/:run/checkpoints/:kind/:name/publish",
       handler: async (ctx) => {
-        const rec = checkpointOf(ctx);
+        const rec = await checkpointOf(ctx);
         if (rec.public) throw conflict(`checkpoint ${checkpointId(rec)} is already public`);
         await store.updateCheckpoint({ ...rec, public: true });
         sendEmpty(ctx.res);
@@ -123,7 +125,7 @@ export function addRestRoutes(
       method: "DELETE",
       pattern: "training_runs/:run/checkpoints/:kind/:name/publish",
       handler: async (ctx) => {
-        const rec = checkpointOf(ctx);
+        const rec = await checkpointOf(ctx);
         if (!rec.public) throw conflict(`checkpoint ${checkpointId(rec)} is already private`);
         await store.updateCheckpoint({ ...rec, public: false });
         sendEmpty(ctx.res);
@@ -133,7 +135,7 @@ export function addRestRoutes(
       method: "PUT",
       pattern: "training_runs/:run/checkpoints/:kind/:name/ttl",
       handler: async (ctx) => {
-        const rec = checkpointOf(ctx);
+        const rec = await checkpointOf(ctx);
         const { ttlSeconds } = parseSetTtl(
           parseJsonBody(await readBody(ctx.req, opts.maxBodyBytes)),
         );
@@ -149,6 +151,7 @@ export function addRestRoutes(
       pattern: "checkpoints",
       handler: async (ctx) => {
         const { limit, offset } = paging(ctx.url, 100);
+        await store.rescan();
         await store.sweepExpired();
         const all = sortedCheckpoints(
           [...store.checkpoints.values()].flatMap((m) => [...m.values()]),
@@ -233,8 +236,8 @@ export function addRestRoutes(
     });
 }
 
-function requireRun(service: TinkerService, runId: string): RunRecord {
-  const run = service.store.runs.get(runId);
+async function requireRun(service: TinkerService, runId: string): Promise<RunRecord> {
+  const run = await service.findRun(runId);
   if (!run) {
     throw notFound(
       `unknown training run ${JSON.stringify(runId)}; list runs with list_training_runs`,

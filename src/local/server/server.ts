@@ -1,5 +1,5 @@
-import { timingSafeEqual } from "node:crypto";
-import { mkdir, rm } from "node:fs/promises";
+import { randomUUID, timingSafeEqual } from "node:crypto";
+import { mkdir, readdir, rm } from "node:fs/promises";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo, Socket } from "node:net";
 import { isIP } from "node:net";
@@ -98,8 +98,9 @@ export async function startLocalServer(opts: LocalServerOptions = {}): Promise<L
   const logger = opts.logger ?? { info: () => undefined, warn: console.warn, error: console.error };
   const limits = opts.limits ?? {};
   const dataDir = opts.dataDir ?? join(tinkerCacheDir(), "server");
-  const scratchDir = join(dataDir, "tmp");
-  await rm(scratchDir, { recursive: true, force: true });
+  // Per process: several servers (e.g. embedded ones in two scripts) may share one data dir.
+  const scratchDir = join(dataDir, "tmp", `${process.pid}-${randomUUID().slice(0, 8)}`);
+  await removeStaleScratch(join(dataDir, "tmp"));
   await mkdir(scratchDir, { recursive: true });
 
   const store = new ServerStore(dataDir);
@@ -292,6 +293,31 @@ function checkApiKey(req: IncomingMessage, expected: Buffer): void {
         ? "this server requires an API key: send it in the X-API-Key header (set TINKER_API_KEY)"
         : "wrong API key in X-API-Key; use the key the server was started with (--api-key)",
     );
+  }
+}
+
+/** Removes scratch dirs left by server processes that no longer run. */
+async function removeStaleScratch(tmpRoot: string): Promise<void> {
+  let names: string[];
+  try {
+    names = await readdir(tmpRoot);
+  } catch {
+    return;
+  }
+  for (const name of names) {
+    const pid = Number(name.split("-")[0]);
+    if (Number.isInteger(pid) && pid > 0 && pid !== process.pid && processAlive(pid)) continue;
+    if (pid === process.pid) continue;
+    await rm(join(tmpRoot, name), { recursive: true, force: true });
+  }
+}
+
+function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === "EPERM";
   }
 }
 

@@ -404,12 +404,12 @@ export class TinkerService {
     return samplerId;
   }
 
-  loadWeights(input: LoadWeightsInput): { requestId: string; modelId: string } {
+  async loadWeights(input: LoadWeightsInput): Promise<{ requestId: string; modelId: string }> {
     const source = this.parseCheckpointPath(input.path, "path");
     if (input.modelId !== undefined) {
       const m = this.requireModel(input.modelId);
       const requestId = m.sequencer.submit(input.seqId, "load_weights", async () => {
-        const rec = this.requireCheckpoint(source.runId, source.kind, source.name);
+        const rec = await this.requireCheckpoint(source.runId, source.kind, source.name);
         const srcRun = this.store.runs.get(rec.runId);
         if (srcRun && srcRun.baseModel !== m.run.baseModel) {
           throw new UserError(
@@ -437,9 +437,11 @@ export class TinkerService {
     if (this.store.runs.has(modelId)) {
       throw badRequest(`model ${modelId} already exists; use a new model_seq_id`);
     }
-    const rec = this.requireCheckpointNow(source.runId, source.kind, source.name);
+    const rec = await this.requireCheckpointNow(source.runId, source.kind, source.name);
     const srcRun = this.store.runs.get(rec.runId);
     if (!srcRun) throw notFound(`training run ${rec.runId} of ${input.path} is unknown`);
+    const raced = this.creations.get(modelId); // an identical retry may have landed meanwhile
+    if (raced) return { requestId: raced, modelId };
     if (input.baseModel !== undefined && input.baseModel !== srcRun.baseModel) {
       throw badRequest(
         `checkpoint ${input.path} was trained on ${srcRun.baseModel}, not ${input.baseModel}; omit base_model or pass the checkpoint's`,
@@ -502,9 +504,28 @@ export class TinkerService {
     return { runId: parsed.trainingRunId, kind, name };
   }
 
+  /**
+   * A checkpoint by id; on a miss the run is re-read from disk, since another server process may
+   * share the data directory.
+   */
+  async findCheckpoint(
+    runId: string,
+    kind: CheckpointKind,
+    name: string,
+  ): Promise<CheckpointRecord | undefined> {
+    const id = `${kind}/${name}`;
+    const rec = this.store.getCheckpoint(runId, id);
+    if (rec) return rec;
+    return (await this.store.reloadRun(runId)) ? this.store.getCheckpoint(runId, id) : undefined;
+  }
+
   /** A checkpoint that must exist when the job runs (a failed future otherwise). */
-  private requireCheckpoint(runId: string, kind: CheckpointKind, name: string): CheckpointRecord {
-    const rec = this.store.getCheckpoint(runId, `${kind}/${name}`);
+  private async requireCheckpoint(
+    runId: string,
+    kind: CheckpointKind,
+    name: string,
+  ): Promise<CheckpointRecord> {
+    const rec = await this.findCheckpoint(runId, kind, name);
     if (!rec) {
       throw new UserError(
         `checkpoint tinker://${runId}/${kind}/${name} does not exist; list them with list_checkpoints("${runId}")`,
@@ -514,14 +535,25 @@ export class TinkerService {
   }
 
   /** A checkpoint that must exist now (404 otherwise). */
-  requireCheckpointNow(runId: string, kind: CheckpointKind, name: string): CheckpointRecord {
-    const rec = this.store.getCheckpoint(runId, `${kind}/${name}`);
+  async requireCheckpointNow(
+    runId: string,
+    kind: CheckpointKind,
+    name: string,
+  ): Promise<CheckpointRecord> {
+    const rec = await this.findCheckpoint(runId, kind, name);
     if (!rec) {
       throw notFound(
         `checkpoint tinker://${runId}/${kind}/${name} does not exist; list them with list_checkpoints("${runId}")`,
       );
     }
     return rec;
+  }
+
+  /** A training run known here or written by another process sharing the data directory. */
+  async findRun(runId: string): Promise<RunRecord | undefined> {
+    const run = this.store.runs.get(runId);
+    if (run) return run;
+    return (await this.store.reloadRun(runId)) ? this.store.runs.get(runId) : undefined;
   }
 
   latestCheckpoint(runId: string, kind: CheckpointKind): CheckpointRecord | undefined {
@@ -532,9 +564,9 @@ export class TinkerService {
     return best;
   }
 
-  weightsInfo(path: string): Record<string, unknown> {
+  async weightsInfo(path: string): Promise<Record<string, unknown>> {
     const src = this.parseCheckpointPath(path, "tinker_path");
-    this.requireCheckpointNow(src.runId, src.kind, src.name);
+    await this.requireCheckpointNow(src.runId, src.kind, src.name);
     const run = this.store.runs.get(src.runId);
     if (!run) throw notFound(`training run ${src.runId} is unknown`);
     return {
@@ -573,7 +605,7 @@ export class TinkerService {
   ): Promise<LiveSampler> {
     if (modelPath !== undefined) {
       const src = this.parseCheckpointPath(modelPath, "model_path");
-      const rec = this.requireCheckpointNow(src.runId, src.kind, src.name);
+      const rec = await this.requireCheckpointNow(src.runId, src.kind, src.name);
       const run = this.store.runs.get(rec.runId);
       if (!run) throw notFound(`training run ${rec.runId} of ${modelPath} is unknown`);
       if (baseModel !== undefined && baseModel !== run.baseModel) {

@@ -80,30 +80,49 @@ export class ServerStore {
 
   constructor(readonly dataDir: string) {}
 
-  /** Reads everything saved under the data directory. */
+  /** Reads everything saved under the data directory, repairing interrupted checkpoint writes. */
   async load(): Promise<void> {
     await mkdir(this.dataDir, { recursive: true });
+    await this.scan(true);
+  }
+
+  /**
+   * Picks up records other processes wrote to the same data directory since `load()` (several
+   * embedded servers may share the default one). Never repairs: a write in progress elsewhere
+   * must not be touched.
+   */
+  async rescan(): Promise<void> {
+    await this.scan(false);
+  }
+
+  /** Re-reads one run and its checkpoints from disk; false when it does not exist there. */
+  async reloadRun(runId: string, recover = false): Promise<boolean> {
+    const dir = this.runDir(runId);
+    const run = await readJson<RunRecord>(join(dir, "run.json"));
+    if (!run || run.trainingRunId !== runId) return false;
+    if (!this.runs.has(runId)) this.runs.set(runId, run);
+    const cps = new Map<string, CheckpointRecord>();
+    for (const kind of ["weights", "sampler_weights"] as const) {
+      const kindDir = join(dir, kind);
+      for (const name of await listDirs(kindDir)) {
+        if (recover) await recoverAtomicDir(join(kindDir, name));
+        const rec = await readJson<CheckpointRecord>(join(kindDir, name, META_FILE));
+        if (rec && rec.name === name && rec.kind === kind) cps.set(checkpointId(rec), rec);
+      }
+    }
+    this.checkpoints.set(runId, cps);
+    return true;
+  }
+
+  private async scan(recover: boolean): Promise<void> {
     for (const s of await readJsonDir<SessionRecord>(join(this.dataDir, "sessions"))) {
-      this.sessions.set(s.sessionId, s);
+      if (!this.sessions.has(s.sessionId)) this.sessions.set(s.sessionId, s);
     }
     for (const s of await readJsonDir<SamplerRecord>(join(this.dataDir, "samplers"))) {
-      this.samplers.set(s.samplerId, s);
+      if (!this.samplers.has(s.samplerId)) this.samplers.set(s.samplerId, s);
     }
-    const runsDir = join(this.dataDir, "runs");
-    for (const dir of await listDirs(runsDir)) {
-      const run = await readJson<RunRecord>(join(runsDir, dir, "run.json"));
-      if (!run || run.trainingRunId !== dirNameToId(dir)) continue;
-      this.runs.set(run.trainingRunId, run);
-      const cps = new Map<string, CheckpointRecord>();
-      for (const kind of ["weights", "sampler_weights"] as const) {
-        const kindDir = join(runsDir, dir, kind);
-        for (const name of await listDirs(kindDir)) {
-          await recoverAtomicDir(join(kindDir, name));
-          const rec = await readJson<CheckpointRecord>(join(kindDir, name, META_FILE));
-          if (rec && rec.name === name && rec.kind === kind) cps.set(checkpointId(rec), rec);
-        }
-      }
-      this.checkpoints.set(run.trainingRunId, cps);
+    for (const dir of await listDirs(join(this.dataDir, "runs"))) {
+      await this.reloadRun(dirNameToId(dir), recover);
     }
   }
 
