@@ -64,10 +64,8 @@ const optim = (modelId: string, seqId: number) => ({
   type: "optim_step",
 });
 
-// The real-engine variant spawns two engine workers through tsx (~20 s on 2 cores): slow suite only.
-// The in-process restart with the real engine runs always (server-engine.test.ts).
 const kinds: Array<["double" | "real", string]> = [["double", "double-model"]];
-if (realEngineAvailable() && process.env.TINKER_TS_SLOW_TESTS) kinds.push(["real", "tiny-bytes"]);
+if (realEngineAvailable()) kinds.push(["real", "tiny-bytes"]);
 
 describe.each(kinds)("SIGKILL and restart (%s engine)", (kind, model) => {
   it("keeps saved checkpoints loadable and training continues", async () => {
