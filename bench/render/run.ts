@@ -68,7 +68,7 @@ function timeAll(cases: ReadonlyArray<[string, () => number]>): Measure[] {
 for (const c of conversations.slice(0, 300)) conversationToDatum(c, renderer, undefined);
 for (const r of rows.slice(0, 300)) tok.encode(r.question, { addSpecialTokens: false });
 
-const [raw, example, datum] = timeAll([
+const [raw, rawSplit, example, datum] = timeAll([
   [
     "raw tokenization (question + answer)",
     () => {
@@ -77,6 +77,15 @@ const [raw, example, datum] = timeAll([
         n += tok.encode(r.question, { addSpecialTokens: false }).length;
         n += tok.encode(r.answer, { addSpecialTokens: false }).length;
       }
+      return n;
+    },
+  ],
+  [
+    "raw tokenization, splitSpecialTokens",
+    () => {
+      let n = 0;
+      const o = { addSpecialTokens: false, splitSpecialTokens: true };
+      for (const r of rows) n += tok.encode(r.question, o).length + tok.encode(r.answer, o).length;
       return n;
     },
   ],
@@ -97,9 +106,9 @@ const [raw, example, datum] = timeAll([
       return n;
     },
   ],
-]) as [Measure, Measure, Measure];
+]) as [Measure, Measure, Measure, Measure];
 
-const results = [raw, example, datum].map((m) => ({
+const results = [raw, rawSplit, example, datum].map((m) => ({
   ...m,
   itemsPerSec: (m.items / m.ms) * 1000,
   tokensPerSec: (m.tokens / m.ms) * 1000,
