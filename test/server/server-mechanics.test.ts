@@ -3,7 +3,10 @@
  * over real HTTP, with a deterministic engine double so the assertions can be exact.
  * The same paths run against the real engine in `server-engine.test.ts`.
  */
+import { rename } from "node:fs/promises";
+import { join } from "node:path";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { idToDirName } from "../../src/local/server/names.js";
 import type { LocalServer } from "../../src/local/server/server.js";
 import { startLocalServer } from "../../src/local/server/server.js";
 import { EngineDouble } from "./engine-double.js";
@@ -672,6 +675,36 @@ describe("local server machinery (engine double)", () => {
       const step = await a2.run("/api/v1/optim_step", optim(newId, 2, 1));
       expect(step.json).toEqual({ metrics: { "step:max": 2 } }); // optimizer state came back too
       expect(e2.weightOf(newId)).toBe(4);
+      await s2.close();
+    } finally {
+      await t.cleanup();
+    }
+  });
+});
+
+describe("local server crash recovery", () => {
+  it("restores a checkpoint a crash left only as the hidden backup of an atomic replace", async () => {
+    const t = await tempDir("server-crash-replace");
+    try {
+      const s1 = await startTestServer(t.dir, new EngineDouble());
+      const a1 = new Raw(s1.url);
+      const modelId = await newModel(a1, await newSession(a1), 0, 6);
+      const saved = await a1.run("/api/v1/save_weights", {
+        model_id: modelId,
+        path: "ckpt",
+        seq_id: 1,
+        type: "save_weights",
+      });
+      await s1.close();
+      // The state between the two renames of replaceDirAtomic: only the backup remains.
+      const kindDir = join(t.dir, "runs", idToDirName(modelId), "weights");
+      await rename(join(kindDir, "ckpt"), join(kindDir, ".ckpt.replaced-4242-0123456789ab"));
+
+      const s2 = await startTestServer(t.dir, new EngineDouble());
+      const a2 = new Raw(s2.url);
+      const info = await a2.post("/api/v1/weights_info", { tinker_path: saved.json.path });
+      expect(info.status).toBe(200);
+      expect(info.json).toMatchObject({ base_model: MODEL, lora_rank: 4 });
       await s2.close();
     } finally {
       await t.cleanup();

@@ -1,7 +1,7 @@
 import { mkdir, readdir, readFile, rm, stat } from "node:fs/promises";
 import { join } from "node:path";
 import type { ResolvedLoraConfig } from "../engine/api.js";
-import { recoverAtomicDir, writeDirAtomic, writeJsonAtomic } from "../fs/atomic.js";
+import { recoverAtomicDirsIn, writeDirAtomic, writeJsonAtomic } from "../fs/atomic.js";
 import { type CheckpointKind, checkpointType, dirNameToId, idToDirName } from "./names.js";
 
 /** A client session (`create_session`). */
@@ -104,8 +104,10 @@ export class ServerStore {
     const cps = new Map<string, CheckpointRecord>();
     for (const kind of ["weights", "sampler_weights"] as const) {
       const kindDir = join(dir, kind);
+      // A crash between the two renames of an atomic replace leaves only the hidden backup of a
+      // checkpoint, so recovery must look at the whole folder, not just the visible names.
+      if (recover) await recoverAtomicDirsIn(kindDir);
       for (const name of await listDirs(kindDir)) {
-        if (recover) await recoverAtomicDir(join(kindDir, name));
         const rec = await readJson<CheckpointRecord>(join(kindDir, name, META_FILE));
         if (rec && rec.name === name && rec.kind === kind) cps.set(checkpointId(rec), rec);
       }
