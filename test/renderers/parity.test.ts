@@ -1,3 +1,4 @@
+import { readFileSync } from "node:fs";
 import { Template } from "@huggingface/jinja";
 import { describe, expect, it } from "vitest";
 import { getRenderer } from "../../src/renderers/registry.js";
@@ -193,4 +194,33 @@ describe("role_colon matches its documented format", () => {
       );
     }
   });
+});
+
+describe("token parity on GSM8K (qwen3 and llama3 supervised sequences vs the shipped templates)", () => {
+  const all = readFileSync("/work/shared/data/gsm8k/train.jsonl", "utf8").trim().split("\n");
+  // The whole train set under TINKER_TS_SLOW_TESTS, else the first 100 rows.
+  const rows = (process.env.TINKER_TS_SLOW_TESTS ? all : all.slice(0, 100)).map(
+    (l) => JSON.parse(l) as { question: string; answer: string },
+  );
+  it.each(SPECS.filter((s) => s.renderer === "qwen3" || s.renderer === "llama3"))(
+    "$renderer",
+    (spec) => {
+      const tok = spec.tokenizer();
+      const r = getRenderer(spec.renderer, tok);
+      const tail = tok.encode(spec.supervisedTail, { addSpecialTokens: false });
+      let checked = 0;
+      for (const row of rows) {
+        const conv: Conversation = {
+          name: "gsm8k",
+          messages: [{ role: "user", content: row.question }],
+          reply: { role: "assistant", content: row.answer },
+        };
+        const full = [...conv.messages, conv.reply];
+        const ours = [...r.buildSupervisedExample(full).modelInput.toInts(), ...tail];
+        expect(ours).toEqual(renderTemplate(spec, tok, conv, full, false));
+        checked++;
+      }
+      expect(checked).toBe(rows.length);
+    },
+  );
 });
