@@ -15,7 +15,7 @@ import { APIFuture, FutureExpiredError, pollFuture, type QueueStateEvent } from 
 import { bodies, requireString, sampleResponseFromJson } from "./internal/wire-bridge.js";
 import { estimatePromptBytes } from "./sample-dispatch.js";
 import type { ClientHolder } from "./session.js";
-import { missingTokenizerLoader, resolveTokenizerId, type Tokenizer } from "./tokenizer-hook.js";
+import { defaultTokenizerLoader, resolveTokenizerId, type Tokenizer } from "./tokenizer-hook.js";
 import { ModelInput } from "./types/model-input.js";
 import type { SampleResponse } from "./types/outputs.js";
 import type { SamplingParams } from "./types/params.js";
@@ -361,7 +361,7 @@ export class SamplingClient {
     this.tokenizerPromise ??= (async () => {
       const id = resolveTokenizerId(await this.getBaseModel());
       return this.holder
-        .tokenizers(this.holder.config.tokenizerLoader ?? missingTokenizerLoader)
+        .tokenizers(this.holder.config.tokenizerLoader ?? defaultTokenizerLoader)
         .get(id);
     })();
     this.tokenizerPromise.catch(() => {

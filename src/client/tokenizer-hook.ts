@@ -1,4 +1,4 @@
-import { TinkerError } from "./errors.js";
+import { resolveTokenizerId as mapModelNameToTokenizerId } from "../tokenizers/names.js";
 
 /**
  * The minimal tokenizer surface the client needs. The tokenizers module of tinker-ts provides
@@ -14,27 +14,22 @@ export type TokenizerLoader<T = Tokenizer> = (id: string) => Promise<T>;
 
 /**
  * The tokenizer id for a model, by the reference's rules: the server's `tokenizer_id` when given
- * (cut at the first `:`), else the model name cut at `:`; Llama-3 names map to the ungated copy
- * `thinkingmachineslabinc/meta-llama-3-instruct-tokenizer`; `org/model/variant` becomes
- * `org/model`.
+ * (cut at the first `:`), else the model name mapped by the tokenizers module
+ * (`:suffix` dropped, Llama-3 to the ungated mirror, `org/model/variant` to `org/model`).
  */
 export function resolveTokenizerId(modelName: string, tokenizerId?: string | null): string {
   if (tokenizerId) return tokenizerId.split(":")[0]!;
-  const name = modelName.split(":")[0]!;
-  if (name.startsWith("meta-llama/Llama-3")) {
-    return "thinkingmachineslabinc/meta-llama-3-instruct-tokenizer";
-  }
-  const parts = name.split("/");
-  if (parts.length === 3) return `${parts[0]}/${parts[1]}`;
-  return name;
+  return mapModelNameToTokenizerId(modelName);
 }
 
-/** Used when no `tokenizerLoader` was configured. */
-export const missingTokenizerLoader: TokenizerLoader<never> = async (id) => {
-  throw new TinkerError(
-    `No tokenizer loader is configured, so the tokenizer "${id}" cannot be loaded. ` +
-      "Pass { tokenizerLoader } to ServiceClient (the tokenizers module of tinker-ts provides one).",
-  );
+/**
+ * Used when no `tokenizerLoader` was configured: the tokenizers module's `loadTokenizer` (registry,
+ * local folder, Hugging Face cache, then the hub), loaded on first use so clients that never ask
+ * for a tokenizer do not pay for it.
+ */
+export const defaultTokenizerLoader: TokenizerLoader<Tokenizer> = async (id) => {
+  const { loadTokenizer } = await import("../tokenizers/loader.js");
+  return loadTokenizer(id);
 };
 
 /** Caches one load per id (concurrent callers share it; failures are not cached). */

@@ -16,7 +16,7 @@ import {
 } from "./internal/wire-bridge.js";
 import { SamplingClient } from "./sampling-client.js";
 import type { ClientHolder } from "./session.js";
-import { missingTokenizerLoader, resolveTokenizerId, type Tokenizer } from "./tokenizer-hook.js";
+import { defaultTokenizerLoader, resolveTokenizerId, type Tokenizer } from "./tokenizer-hook.js";
 import type { Datum } from "./types/datum.js";
 import type { ForwardBackwardOutput, OptimStepResponse } from "./types/outputs.js";
 import {
@@ -543,7 +543,7 @@ export class TrainingClient {
       }
       const id = resolveTokenizerId(name, info.modelData.tokenizerId);
       return this.holder
-        .tokenizers(this.holder.config.tokenizerLoader ?? missingTokenizerLoader)
+        .tokenizers(this.holder.config.tokenizerLoader ?? defaultTokenizerLoader)
         .get(id);
     })();
     this.tokenizerPromise.catch(() => {

@@ -45,6 +45,20 @@ const REQUIRED_FILE = "tokenizer.json";
 const CONFIG_FILE = "tokenizer_config.json";
 
 const registry = new Map<string, TokenizerFactory>();
+
+/**
+ * Tokenizers of the local engine's presets, known by their model name. The registry takes
+ * precedence, so users can override them.
+ */
+const builtins: ReadonlyMap<string, TokenizerFactory> = new Map([
+  [
+    "tiny-bytes",
+    async (id: string) => {
+      const { ensureTinyBytesTokenizer } = await import("../local/engine/io/byte-tokenizer.js");
+      return loadTokenizerFromDir(await ensureTinyBytesTokenizer(), id);
+    },
+  ],
+]);
 const cache = new Map<string, Promise<Tokenizer>>();
 
 /**
@@ -206,7 +220,7 @@ export function loadTokenizer(id: string, options: LoadTokenizerOptions = {}): P
   }
   const direct = registry.get(id);
   const resolved = options.rawId ? id : resolveTokenizerId(id);
-  const factory = direct ?? registry.get(resolved);
+  const factory = direct ?? registry.get(resolved) ?? builtins.get(resolved);
   const key = direct !== undefined ? id : `${resolved}@${options.revision ?? "main"}`;
   const hit = cache.get(key);
   if (hit !== undefined) return hit;

@@ -395,9 +395,19 @@ describe("TrainingClient against a Tinker-like server", () => {
     expect(asked).toEqual(["Qwen/Qwen3-8B"]);
   });
 
-  it("getTokenizer without a loader explains how to configure one", async () => {
+  it("getTokenizer without a loader uses the tokenizers module (offline: says what to do)", async () => {
     const tc: TrainingClient = await service.createLoraTrainingClient("Qwen/Qwen3-8B");
-    await expect(tc.getTokenizer()).rejects.toThrow(/tokenizerLoader/);
+    const saved = { offline: process.env.HF_HUB_OFFLINE, home: process.env.HF_HOME };
+    process.env.HF_HUB_OFFLINE = "1";
+    process.env.HF_HOME = "/nonexistent/tinker-ts-test-hf-home";
+    try {
+      await expect(tc.getTokenizer()).rejects.toThrow(/"Qwen\/Qwen3-8B".*offline mode is on/);
+    } finally {
+      if (saved.offline === undefined) delete process.env.HF_HUB_OFFLINE;
+      else process.env.HF_HUB_OFFLINE = saved.offline;
+      if (saved.home === undefined) delete process.env.HF_HOME;
+      else process.env.HF_HOME = saved.home;
+    }
   });
 
   it("getServerCapabilities needs no session", async () => {

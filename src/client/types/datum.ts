@@ -48,7 +48,8 @@ function toTensor(key: string, value: LossFnInputValue): TensorData {
         key,
       );
     }
-    if (dtype === "float32" && value instanceof Int32Array) return TensorData.fromTyped(Float32Array.from(value));
+    if (dtype === "float32" && value instanceof Int32Array)
+      return TensorData.fromTyped(Float32Array.from(value));
     return TensorData.fromTyped(value);
   }
   return TensorData.fromArray(value, dtype);

@@ -115,7 +115,8 @@ export class TensorData {
   toDense(): TensorStorage {
     if (!this.sparse) return this.data;
     const [rows, cols] = this.shape as [number, number];
-    const out = this.dtype === "float32" ? new Float32Array(rows * cols) : new Int32Array(rows * cols);
+    const out =
+      this.dtype === "float32" ? new Float32Array(rows * cols) : new Int32Array(rows * cols);
     const { crowIndices, colIndices } = this.sparse;
     for (let r = 0; r < rows; r++) {
       for (let j = crowIndices[r]!; j < crowIndices[r + 1]!; j++) {
@@ -153,7 +154,8 @@ function flattenInto(v: NestedNumbers, depth: number, shape: number[], out: numb
       "data",
     );
   }
-  for (let i = 0; i < len; i++) flattenInto((v as readonly NestedNumbers[])[i]!, depth + 1, shape, out);
+  for (let i = 0; i < len; i++)
+    flattenInto((v as readonly NestedNumbers[])[i]!, depth + 1, shape, out);
 }
 
 function toStorage(flat: number[], dtype: TensorDType): TensorStorage {
@@ -172,7 +174,12 @@ function toStorage(flat: number[], dtype: TensorDType): TensorStorage {
   return out;
 }
 
-function nest(data: TensorStorage, shape: readonly number[], dim: number, offset: number): NestedNumbers {
+function nest(
+  data: TensorStorage,
+  shape: readonly number[],
+  dim: number,
+  offset: number,
+): NestedNumbers {
   if (dim === shape.length) return data[offset]!;
   const stride = shape.slice(dim + 1).reduce((a, b) => a * b, 1);
   const out: NestedNumbers[] = [];
