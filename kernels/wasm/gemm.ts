@@ -14,6 +14,7 @@ const KC: i32 = 256;
 const NC: i32 = 512;
 const MC: i32 = 64;
 
+// Products with at most this many rows of op(A) skip packing (decode steps of a few sequences).
 const FEW_ROWS: i32 = 4;
 const FEW_COLS: i32 = 8192;
 // Edge tile (8 floats) after the packed B block, inside the thread's scratch.
@@ -234,6 +235,12 @@ function scaleC(c: usize, ldc: i32, beta: f32, m0: i32, m1: i32, n0: i32, n1: i3
   }
 }
 
+// c = alpha * total + beta * c (beta == 0: c is not read).
+@inline
+function storeScaled(o: usize, total: f32, alpha: f32, beta: f32): void {
+  store<f32>(o, alpha * total + (beta == 0 ? 0 : beta * load<f32>(o)));
+}
+
 // Unpacked path for very few rows (decode steps): packing B would cost as much as the product.
 // op(A) rows are copied to scratch, and each row (transB) or block row (not transB) of B is read once
 // for all of them. Sums run over k in the same KC slices whatever the thread split.
@@ -255,10 +262,68 @@ function gemmFewRows(
     }
   }
   if (transB) {
-    // C[i, j] = dot(op(A) row i, B row j)
+    // C[i, j] = dot(op(A) row i, B row j). Each B row is streamed once for all rows of op(A); every
+    // dot is summed the same way (two 4-lane accumulators per KC slice, then the slices in order)
+    // whether it is computed in a group of four rows or alone.
     for (let j = n0; j < n1; j++) {
       const brow = b + ((<usize>j * <usize>ldb) << 2);
-      for (let i = 0; i < mr; i++) {
+      let i = 0;
+      for (; i + 4 <= mr; i += 4) {
+        const ar0 = rows + <usize>i * kB;
+        const ar1 = ar0 + kB;
+        const ar2 = ar1 + kB;
+        const ar3 = ar2 + kB;
+        let t0: f32 = 0;
+        let t1: f32 = 0;
+        let t2: f32 = 0;
+        let t3: f32 = 0;
+        for (let pc = 0; pc < k; pc += KC) {
+          const pe = min(k, pc + KC);
+          let s00 = f32x4.splat(0);
+          let s01 = f32x4.splat(0);
+          let s10 = f32x4.splat(0);
+          let s11 = f32x4.splat(0);
+          let s20 = f32x4.splat(0);
+          let s21 = f32x4.splat(0);
+          let s30 = f32x4.splat(0);
+          let s31 = f32x4.splat(0);
+          let p = pc;
+          for (; p + 8 <= pe; p += 8) {
+            const o = (<usize>p) << 2;
+            const b0 = v128.load(brow + o);
+            const b1 = v128.load(brow + o, 16);
+            s00 = fma4(v128.load(ar0 + o), b0, s00);
+            s01 = fma4(v128.load(ar0 + o, 16), b1, s01);
+            s10 = fma4(v128.load(ar1 + o), b0, s10);
+            s11 = fma4(v128.load(ar1 + o, 16), b1, s11);
+            s20 = fma4(v128.load(ar2 + o), b0, s20);
+            s21 = fma4(v128.load(ar2 + o, 16), b1, s21);
+            s30 = fma4(v128.load(ar3 + o), b0, s30);
+            s31 = fma4(v128.load(ar3 + o, 16), b1, s31);
+          }
+          let u0 = hsum4(f32x4.add(s00, s01));
+          let u1 = hsum4(f32x4.add(s10, s11));
+          let u2 = hsum4(f32x4.add(s20, s21));
+          let u3 = hsum4(f32x4.add(s30, s31));
+          for (; p < pe; p++) {
+            const o = (<usize>p) << 2;
+            const bv = load<f32>(brow + o);
+            u0 += load<f32>(ar0 + o) * bv;
+            u1 += load<f32>(ar1 + o) * bv;
+            u2 += load<f32>(ar2 + o) * bv;
+            u3 += load<f32>(ar3 + o) * bv;
+          }
+          t0 += u0;
+          t1 += u1;
+          t2 += u2;
+          t3 += u3;
+        }
+        storeScaled(c + ((<usize>(m0 + i) * <usize>ldc + <usize>j) << 2), t0, alpha, beta);
+        storeScaled(c + ((<usize>(m0 + i + 1) * <usize>ldc + <usize>j) << 2), t1, alpha, beta);
+        storeScaled(c + ((<usize>(m0 + i + 2) * <usize>ldc + <usize>j) << 2), t2, alpha, beta);
+        storeScaled(c + ((<usize>(m0 + i + 3) * <usize>ldc + <usize>j) << 2), t3, alpha, beta);
+      }
+      for (; i < mr; i++) {
         const arow = rows + <usize>i * kB;
         let total: f32 = 0;
         for (let pc = 0; pc < k; pc += KC) {
@@ -275,8 +340,7 @@ function gemmFewRows(
           for (; p < pe; p++) s += load<f32>(arow + ((<usize>p) << 2)) * load<f32>(brow + ((<usize>p) << 2));
           total += s;
         }
-        const o = c + ((<usize>(m0 + i) * <usize>ldc + <usize>j) << 2);
-        store<f32>(o, alpha * total + (beta == 0 ? 0 : beta * load<f32>(o)));
+        storeScaled(c + ((<usize>(m0 + i) * <usize>ldc + <usize>j) << 2), total, alpha, beta);
       }
     }
   } else {
@@ -323,7 +387,7 @@ function gemmRange(
 ): void {
   if (m0 >= m1 || n0 >= n1) return;
   if (k == 0) scaleC(c, ldc, beta, m0, m1, n0, n1);
-  else if (m < FEW_ROWS && FEW_ROWS * (k + FEW_COLS) * 4 <= SCRATCH_BYTES) gemmFewRows(transA, transB, k, a, lda, b, ldb, c, ldc, alpha, beta, m0, m1, n0, n1);
+  else if (m <= FEW_ROWS && FEW_ROWS * (k + FEW_COLS) * 4 <= SCRATCH_BYTES) gemmFewRows(transA, transB, k, a, lda, b, ldb, c, ldc, alpha, beta, m0, m1, n0, n1);
   else gemmBlock(transA, transB, k, a, lda, b, ldb, c, ldc, alpha, beta, m0, m1, n0, n1);
 }
 

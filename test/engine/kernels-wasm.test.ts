@@ -282,6 +282,7 @@ describe.each(variants)("wasm kernels (relaxedSimd=$relaxedSimd)", ({ relaxedSim
       [37, 9, 300], // k crosses the 256-deep slice
       [70, 530, 19], // n crosses the 512-wide block, m the 64-row block
       [2, 1000, 300], // the unpacked few-rows path
+      [4, 37, 261], // few-rows path, one group of four rows; k has a slice tail and a scalar tail
       [5, 3, 0], // k = 0: C = beta * C
     ];
     const cases: GemmCase[] = [];
@@ -339,6 +340,7 @@ describe.each(variants)("wasm kernels (relaxedSimd=$relaxedSimd)", ({ relaxedSim
     it.each([
       { m: 130, n: 200, k: 100, batch: 1, split: "rows" },
       { m: 2, n: 5003, k: 200, batch: 1, split: "columns" },
+      { m: 4, n: 5003, k: 261, batch: 1, split: "columns, four-row group" },
       { m: 40, n: 60, k: 160, batch: 4, split: "batch" },
       { m: 40, n: 60, k: 160, batch: 3, split: "rows of each product" },
     ])("is bit-identical on 1 and 2 threads (split by $split)", ({ m, n, k, batch }) => {

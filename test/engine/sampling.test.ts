@@ -5,7 +5,13 @@ import type { SamplingParams } from "../../src/client/types/params.js";
 import type { LoraAdapter } from "../../src/local/engine/model/lora.js";
 import { SeededRng } from "../../src/local/engine/model/prng.js";
 import { Scratch, type Transformer } from "../../src/local/engine/model/transformer.js";
-import { argmax, chooseToken, nucleus } from "../../src/local/engine/sampling/choose-token.js";
+import {
+  argmax,
+  chooseToken,
+  nucleus,
+  rowLogSumExp,
+  TokenChooser,
+} from "../../src/local/engine/sampling/choose-token.js";
 import { type SampleRequest, sample } from "../../src/local/engine/sampling/sampler.js";
 import { forwardBackward } from "../../src/local/engine/train/forward-backward.js";
 import { engineData, makeAdapter, makeModel, TINY_LLAMA, TINY_QWEN3 } from "./fixtures.js";
@@ -228,6 +234,30 @@ describe("chooseToken distribution", () => {
           Math.abs(counts[t] / draws - expected[t]),
           `${JSON.stringify(p)} token ${t}`,
         ).toBeLessThan(0.015);
+      }
+    }
+  });
+});
+
+describe("TokenChooser", () => {
+  it("picks the same token as chooseToken and returns the exact logprob, for every control", () => {
+    const V = 3001;
+    const row = Float32Array.from({ length: V }, (_, i) => 4 * Math.sin(i * 1.7) + (i % 13) / 5);
+    const chooser = new TokenChooser();
+    const settings = [
+      { temperature: 1, topK: -1, topP: 1 },
+      { temperature: 0.7, topK: -1, topP: 1 },
+      { temperature: 1, topK: 50, topP: 1 },
+      { temperature: 1, topK: -1, topP: 0.9 },
+      { temperature: 1.3, topK: 200, topP: 0.8 },
+      { temperature: 0, topK: -1, topP: 1 },
+    ];
+    for (const p of settings) {
+      for (let seed = 0; seed < 20; seed++) {
+        const want = chooseToken(row, p, new SeededRng(seed, 3));
+        const got = chooser.choose(row, p, new SeededRng(seed, 3));
+        expect(got.token).toBe(want);
+        expect(got.logprob).toBe(row[want]! - rowLogSumExp(row));
       }
     }
   });

@@ -32,23 +32,84 @@ export function argmax(row: Float32Array): number {
  * most-likely tokens whose probability reaches top-p (vLLM's order).
  */
 export function chooseToken(row: Float32Array, p: TokenChoiceParams, rng: SeededRng): number {
-  const V = row.length;
-  if (p.temperature === 0) return argmax(row);
-  let candidates: Int32Array | null = null;
-  if (p.topK > 0 && p.topK < V) candidates = topKIndices(row, p.topK);
-  const n = candidates ? candidates.length : V;
-  const idx = (j: number): number => (candidates ? candidates[j]! : j);
-  let mx = Number.NEGATIVE_INFINITY;
-  for (let j = 0; j < n; j++) if (row[idx(j)]! > mx) mx = row[idx(j)]!;
-  const w = new Float64Array(n);
-  let total = 0;
-  for (let j = 0; j < n; j++) {
-    const e = Math.exp((row[idx(j)]! - mx) / p.temperature);
-    w[j] = e;
-    total += e;
+  return new TokenChooser().choose(row, p, rng).token;
+}
+
+/** A chosen token and its log-probability under the unmodified (temperature 1) distribution. */
+export interface TokenChoice {
+  token: number;
+  logprob: number;
+}
+
+/**
+ * `chooseToken` plus the chosen token's logprob, reusing one weight buffer across calls (decode
+ * calls this once per sequence per step on rows of the whole vocabulary). At temperature 1 over the
+ * full vocabulary the sampling weights are exactly the terms of the log-sum-exp, so the row is
+ * exponentiated once instead of twice; the results are bit-identical to `chooseToken` followed by
+ * `rowLogSumExp`.
+ */
+export class TokenChooser {
+  private w = new Float64Array(0);
+
+  private weights(n: number): Float64Array {
+    if (this.w.length < n) this.w = new Float64Array(n);
+    return this.w;
   }
-  if (p.topP < 1) {
-    const keep = nucleus(w, p.topP * total);
+
+  choose(row: Float32Array, p: TokenChoiceParams, rng: SeededRng): TokenChoice {
+    const V = row.length;
+    if (p.temperature === 0) {
+      const token = argmax(row);
+      return { token, logprob: row[token]! - rowLogSumExp(row) };
+    }
+    let candidates: Int32Array | null = null;
+    if (p.topK > 0 && p.topK < V) candidates = topKIndices(row, p.topK);
+    let token: number;
+    let lse: number;
+    if (candidates === null) {
+      let mx = Number.NEGATIVE_INFINITY;
+      for (let j = 0; j < V; j++) if (row[j]! > mx) mx = row[j]!;
+      const w = this.weights(V);
+      let total = 0;
+      const t = p.temperature;
+      for (let j = 0; j < V; j++) {
+        const e = Math.exp((row[j]! - mx) / t);
+        w[j] = e;
+        total += e;
+      }
+      token = pickWeighted(w, V, total, p.topP, rng, null);
+      lse = t === 1 ? mx + Math.log(total) : rowLogSumExp(row);
+    } else {
+      const n = candidates.length;
+      let mx = Number.NEGATIVE_INFINITY;
+      for (let j = 0; j < n; j++) if (row[candidates[j]!]! > mx) mx = row[candidates[j]!]!;
+      const w = this.weights(n);
+      let total = 0;
+      for (let j = 0; j < n; j++) {
+        const e = Math.exp((row[candidates[j]!]! - mx) / p.temperature);
+        w[j] = e;
+        total += e;
+      }
+      token = pickWeighted(w, n, total, p.topP, rng, candidates);
+      lse = rowLogSumExp(row);
+    }
+    return { token, logprob: row[token]! - lse };
+  }
+}
+
+/** Inverse-CDF draw from weights w[0..n) (sum `total`), within the top-p nucleus when topP < 1. */
+function pickWeighted(
+  wAll: Float64Array,
+  n: number,
+  total: number,
+  topP: number,
+  rng: SeededRng,
+  candidates: Int32Array | null,
+): number {
+  const idx = (j: number): number => (candidates ? candidates[j]! : j);
+  if (topP < 1) {
+    const w = wAll.length === n ? wAll : wAll.subarray(0, n);
+    const keep = nucleus(w, topP * total);
     let mass = 0;
     for (const j of keep) mass += w[j]!;
     let u = rng.nextFloat() * mass;
@@ -60,7 +121,7 @@ export function chooseToken(row: Float32Array, p: TokenChoiceParams, rng: Seeded
   }
   let u = rng.nextFloat() * total;
   for (let j = 0; j < n; j++) {
-    u -= w[j]!;
+    u -= wAll[j]!;
     if (u < 0) return idx(j);
   }
   return idx(n - 1);

@@ -10,7 +10,7 @@ import {
   type SeqSpan,
   type Transformer,
 } from "../model/transformer.js";
-import { chooseToken, rowLogSumExp, type TokenChoiceParams, topKIndices } from "./choose-token.js";
+import { rowLogSumExp, type TokenChoiceParams, TokenChooser, topKIndices } from "./choose-token.js";
 
 /** Turns token ids back into text, for stop strings. */
 export type Decode = (ids: readonly number[]) => string;
@@ -156,11 +156,12 @@ function decodeAll(
     caches.push(cache);
   }
   const maxStop = r.stopStrings.reduce((m, x) => Math.max(m, x.length), 0);
+  const chooser = new TokenChooser();
   const accept = (i: number, row: Float32Array): void => {
     const q = seqs[i]!;
-    const tok = chooseToken(row, r.choice, rngs[i]!);
+    const { token: tok, logprob } = chooser.choose(row, r.choice, rngs[i]!);
     q.tokens.push(tok);
-    q.logprobs.push(row[tok]! - rowLogSumExp(row));
+    q.logprobs.push(logprob);
     if (r.stopIds.has(tok)) q.stop = "stop";
     else if (maxStop > 0 && req.decode) {
       const window = q.tokens.slice(-Math.min(q.tokens.length, 4 * maxStop + 8));
