@@ -5,7 +5,7 @@
  *
  *   npx tsx bench/render/run.ts [path/to/train.jsonl] [rounds]
  *
- * The data path defaults to $GSM8K_TRAIN or /work/shared/data/gsm8k/train.jsonl.
+ * The data path defaults to $GSM8K_TRAIN or shared/data/gsm8k/train.jsonl beside the checkout.
  */
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { createRequire } from "node:module";
@@ -15,9 +15,9 @@ import { getRenderer } from "../../src/renderers/registry.js";
 import type { Message } from "../../src/renderers/types.js";
 import { conversationToDatum } from "../../src/supervised/datum.js";
 import { loadTokenizerFromDir } from "../../src/tokenizers/loader.js";
+import { GSM8K_DIR } from "../../test/shared-data.js";
 
-const dataPath =
-  process.argv[2] ?? process.env.GSM8K_TRAIN ?? "/work/shared/data/gsm8k/train.jsonl";
+const dataPath = process.argv[2] ?? process.env.GSM8K_TRAIN ?? join(GSM8K_DIR, "train.jsonl");
 const rounds = Number(process.argv[3] ?? 3);
 
 const rows = readFileSync(dataPath, "utf8")

@@ -1,15 +1,17 @@
 /**
  * The headers we send match the recorded requests of the official SDK 0.25.0
- * (`/work/shared/reference/wire/wire-log-0.25.0.jsonl`): same header names on every endpoint, and
+ * (`shared/reference/wire/wire-log-0.25.0.jsonl` beside the checkout): same header names on every endpoint, and
  * the same values where they are protocol (Accept, Content-Type, read timeouts, request types).
  */
 import { existsSync, readFileSync } from "node:fs";
+import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ServiceClient } from "../../src/client/service-client.js";
 import { makeDatum } from "../../src/client/types/datum.js";
+import { WIRE_DIR } from "../shared-data.js";
 import { MockTinker } from "./helpers/mock-tinker.js";
 
-const FIXTURE = "/work/shared/reference/wire/wire-log-0.25.0.jsonl";
+const FIXTURE = join(WIRE_DIR, "wire-log-0.25.0.jsonl");
 
 interface Recorded {
   method: string;

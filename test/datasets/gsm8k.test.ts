@@ -5,8 +5,9 @@ import { describe, expect, it } from "vitest";
 import { DatasetFormatError } from "../../src/datasets/errors.js";
 import { Gsm8k } from "../../src/datasets/gsm8k.js";
 import { gradeAnswer } from "../../src/envs/math-grading.js";
+import { GSM8K_DIR } from "../shared-data.js";
 
-const DATA = "/work/shared/data/gsm8k";
+const DATA = GSM8K_DIR;
 
 describe("Gsm8k from local JSONL", () => {
   it("loads the 7,473-row train file", async () => {

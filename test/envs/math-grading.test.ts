@@ -1,4 +1,5 @@
 import { readFileSync } from "node:fs";
+import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { TinkerValidationError } from "../../src/client/errors.js";
 import { Prng } from "../../src/datasets/prng.js";
@@ -12,8 +13,9 @@ import {
   readNumericAnswer,
 } from "../../src/envs/math-grading.js";
 import { parseNumber, Rational } from "../../src/envs/math-numbers.js";
+import { GSM8K_DIR } from "../shared-data.js";
 
-const GSM8K_TEST = "/work/shared/data/gsm8k/test.jsonl";
+const GSM8K_TEST = join(GSM8K_DIR, "test.jsonl");
 
 describe("extractBoxed", () => {
   const cases: [string, string | null][] = [

@@ -1,9 +1,11 @@
 import { readFileSync } from "node:fs";
+import { join } from "node:path";
 import { Template } from "@huggingface/jinja";
 import { describe, expect, it } from "vitest";
 import { getRenderer } from "../../src/renderers/registry.js";
 import type { Message, Renderer } from "../../src/renderers/types.js";
 import type { Tokenizer } from "../../src/tokenizers/types.js";
+import { GSM8K_DIR } from "../shared-data.js";
 import {
   CORPUS,
   type Conversation,
@@ -197,7 +199,7 @@ describe("role_colon matches its documented format", () => {
 });
 
 describe("token parity on GSM8K (qwen3 and llama3 supervised sequences vs the shipped templates)", () => {
-  const all = readFileSync("/work/shared/data/gsm8k/train.jsonl", "utf8").trim().split("\n");
+  const all = readFileSync(join(GSM8K_DIR, "train.jsonl"), "utf8").trim().split("\n");
   // The whole train set under TINKER_TS_SLOW_TESTS, else the first 100 rows.
   const rows = (process.env.TINKER_TS_SLOW_TESTS ? all : all.slice(0, 100)).map(
     (l) => JSON.parse(l) as { question: string; answer: string },

@@ -1,10 +1,11 @@
 /**
  * Wire conformance: replays the official Python SDK's recorded requests
- * (`/work/shared/reference/wire/*.jsonl`) against the server, adapting ids (session, request and
+ * (`shared/reference/wire/*.jsonl` beside the checkout) against the server, adapting ids (session, request and
  * base model), and decodes every answer with the client's wire codecs. Protobuf request bodies are
  * sent as recorded, byte for byte, except for the model id field.
  */
 import { existsSync, readFileSync } from "node:fs";
+import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { z } from "zod";
 import { decodeForwardBackwardOutput, decodeSampleResponse } from "../../src/client/wire/proto.js";
@@ -26,11 +27,11 @@ import {
 } from "../../src/client/wire/responses.js";
 import type { LocalEngine } from "../../src/local/engine/api.js";
 import type { LocalServer } from "../../src/local/server/server.js";
+import { WIRE_DIR } from "../shared-data.js";
 import { EngineDouble } from "./engine-double.js";
 import { startTestServer, tempDir } from "./helpers.js";
 import { realEngine, realEngineAvailable } from "./real-engine.js";
 
-const WIRE_DIR = "/work/shared/reference/wire";
 const FIXTURES = ["wire-log-0.25.0.jsonl", "wire-log-0.24.1.jsonl"];
 const PASS_HEADERS = new Set([
   "content-type",

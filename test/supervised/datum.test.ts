@@ -1,4 +1,5 @@
 import { readFileSync } from "node:fs";
+import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import { TinkerValidationError } from "../../src/client/errors.js";
 import { encodedText, ModelInput } from "../../src/client/types/model-input.js";
@@ -13,6 +14,7 @@ import {
 } from "../../src/supervised/datum.js";
 import { formatDatumColored } from "../../src/supervised/display.js";
 import { qwen3Tokenizer } from "../renderers/fixtures.js";
+import { GSM8K_DIR } from "../shared-data.js";
 
 const f32 = (d: { lossFnInputs: Record<string, { toArray(): unknown }> }, k: string) =>
   d.lossFnInputs[k]!.toArray() as number[];
@@ -102,9 +104,7 @@ describe("datumFromModelInputWeights", () => {
 });
 
 describe("conversationToDatum (qwen3, GSM8K)", () => {
-  const row = JSON.parse(
-    readFileSync("/work/shared/data/gsm8k/train.jsonl", "utf8").split("\n")[0]!,
-  ) as {
+  const row = JSON.parse(readFileSync(join(GSM8K_DIR, "train.jsonl"), "utf8").split("\n")[0]!) as {
     question: string;
     answer: string;
   };

@@ -20,8 +20,9 @@ import {
 } from "../../src/tokenizers/loader.js";
 import { LLAMA3_TOKENIZER_MIRROR, resolveTokenizerId } from "../../src/tokenizers/names.js";
 import { llama3Tokenizer, qwen3Tokenizer, tokenizerDir } from "../renderers/fixtures.js";
+import { GSM8K_DIR } from "../shared-data.js";
 
-const GSM8K = "/work/shared/data/gsm8k/train.jsonl";
+const GSM8K = join(GSM8K_DIR, "train.jsonl");
 
 /** A four-word WordLevel tokenizer: loads in milliseconds, for the loader tests. */
 const TINY_JSON = {

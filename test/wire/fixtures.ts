@@ -1,6 +1,7 @@
 import { existsSync, readFileSync } from "node:fs";
 import { dirname, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
+import { WIRE_DIR } from "../shared-data.js";
 
 /** One recorded request of the official Python SDK (see shared/reference/README.md). */
 export interface WireRecord {
@@ -22,7 +23,7 @@ const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), "../..");
 
 /** The recorded fixtures live in shared/reference/wire beside the checkout (also in CI). */
 export function fixtureDir(): string {
-  const dir = process.env.TINKER_WIRE_FIXTURES ?? resolve(repoRoot, "../shared/reference/wire");
+  const dir = process.env.TINKER_WIRE_FIXTURES ?? WIRE_DIR;
   if (!existsSync(dir)) {
     throw new Error(`wire fixtures not found at ${dir}; set TINKER_WIRE_FIXTURES`);
   }
