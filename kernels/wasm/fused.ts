@@ -2,7 +2,7 @@
 // the arithmetic of any output element, so results are bit-identical across thread counts.
 
 import { exp1, exp4, fma4, hmax4, hsum4 } from "./simd";
-import { scratchPtr } from "./scratch";
+import { SCRATCH_BYTES, scratchPtr } from "./scratch";
 
 @inline
 function ptr(base: usize, index: i32): usize {
@@ -314,8 +314,162 @@ function weightedRows(w: usize, base: usize, stride: usize, n: i32, D: i32, out:
   }
 }
 
-// Causal GQA forward. (head, query row) units are dealt round-robin to threads: causal rows grow in
-// cost along the sequence, and a single decode row still splits across heads.
+// dot4 for two queries xa, xb against the same four rows: each row is loaded once for both, and
+// every lane follows dot4's arithmetic exactly. Returns xa's lanes; xb's go to `outB`.
+@inline
+function dot4x2(xa: usize, xb: usize, y0: usize, y1: usize, y2: usize, y3: usize, D: i32, outB: usize): v128 {
+  let a0 = f32x4.splat(0);
+  let a1 = f32x4.splat(0);
+  let a2 = f32x4.splat(0);
+  let a3 = f32x4.splat(0);
+  let b0 = f32x4.splat(0);
+  let b1 = f32x4.splat(0);
+  let b2 = f32x4.splat(0);
+  let b3 = f32x4.splat(0);
+  let d = 0;
+  for (; d + 4 <= D; d += 4) {
+    const o = (<usize>d) << 2;
+    const xav = v128.load(xa + o);
+    const xbv = v128.load(xb + o);
+    const k0 = v128.load(y0 + o);
+    const k1 = v128.load(y1 + o);
+    const k2 = v128.load(y2 + o);
+    const k3 = v128.load(y3 + o);
+    a0 = fma4(xav, k0, a0);
+    a1 = fma4(xav, k1, a1);
+    a2 = fma4(xav, k2, a2);
+    a3 = fma4(xav, k3, a3);
+    b0 = fma4(xbv, k0, b0);
+    b1 = fma4(xbv, k1, b1);
+    b2 = fma4(xbv, k2, b2);
+    b3 = fma4(xbv, k3, b3);
+  }
+  const sa01 = f32x4.add(v128.shuffle<f32>(a0, a1, 0, 4, 1, 5), v128.shuffle<f32>(a0, a1, 2, 6, 3, 7));
+  const sa23 = f32x4.add(v128.shuffle<f32>(a2, a3, 0, 4, 1, 5), v128.shuffle<f32>(a2, a3, 2, 6, 3, 7));
+  let ra = f32x4.add(v128.shuffle<f32>(sa01, sa23, 0, 1, 4, 5), v128.shuffle<f32>(sa01, sa23, 2, 3, 6, 7));
+  const sb01 = f32x4.add(v128.shuffle<f32>(b0, b1, 0, 4, 1, 5), v128.shuffle<f32>(b0, b1, 2, 6, 3, 7));
+  const sb23 = f32x4.add(v128.shuffle<f32>(b2, b3, 0, 4, 1, 5), v128.shuffle<f32>(b2, b3, 2, 6, 3, 7));
+  let rb = f32x4.add(v128.shuffle<f32>(sb01, sb23, 0, 1, 4, 5), v128.shuffle<f32>(sb01, sb23, 2, 3, 6, 7));
+  if (d < D) {
+    // Rare (headDim not a multiple of 4): the single-query path, lane for lane.
+    ra = dot4(xa, y0, y1, y2, y3, D);
+    rb = dot4(xb, y0, y1, y2, y3, D);
+  }
+  v128.store(outB, rb);
+  return ra;
+}
+
+// scoresOf for two consecutive queries xa (na keys) and xb (na + 1 keys), sharing each key load.
+function scoresOf2(xa: usize, xb: usize, base: usize, stride: usize, na: i32, D: i32, scale: f32, sa: usize, sb: usize): void {
+  const vs = f32x4.splat(scale);
+  const nb = na + 1;
+  const tmp = sb + ((<usize>nb) << 2); // 4 floats past xb's scores
+  const last = base + <usize>(nb - 1) * stride;
+  for (let j = 0; j < nb; j += 4) {
+    const y0 = base + <usize>j * stride;
+    const y1 = j + 1 < nb ? y0 + stride : last;
+    const y2 = j + 2 < nb ? y0 + 2 * stride : last;
+    const y3 = j + 3 < nb ? y0 + 3 * stride : last;
+    const ra = f32x4.mul(dot4x2(xa, xb, y0, y1, y2, y3, D, tmp), vs);
+    const rb = f32x4.mul(v128.load(tmp), vs);
+    if (j + 4 <= na) {
+      v128.store(ptr(sa, j), ra);
+    } else {
+      if (j < na) store<f32>(ptr(sa, j), f32x4.extract_lane(ra, 0));
+      if (j + 1 < na) store<f32>(ptr(sa, j + 1), f32x4.extract_lane(ra, 1));
+      if (j + 2 < na) store<f32>(ptr(sa, j + 2), f32x4.extract_lane(ra, 2));
+    }
+    if (j + 4 <= nb) {
+      v128.store(ptr(sb, j), rb);
+    } else {
+      store<f32>(ptr(sb, j), f32x4.extract_lane(rb, 0));
+      if (j + 1 < nb) store<f32>(ptr(sb, j + 1), f32x4.extract_lane(rb, 1));
+      if (j + 2 < nb) store<f32>(ptr(sb, j + 2), f32x4.extract_lane(rb, 2));
+    }
+  }
+}
+
+// weightedRows for two queries: outA = sum_{j<na} wa[j] rows[j], outB = sum_{j<na+1} wb[j] rows[j],
+// each row loaded once for both; per element the same FMA chain as weightedRows.
+function weightedRows2(wa: usize, wb: usize, base: usize, stride: usize, na: i32, D: i32, outA: usize, outB: usize): void {
+  let d = 0;
+  for (; d + 16 <= D; d += 16) {
+    const o = (<usize>d) << 2;
+    let c0 = f32x4.splat(0);
+    let c1 = f32x4.splat(0);
+    let c2 = f32x4.splat(0);
+    let c3 = f32x4.splat(0);
+    let e0 = f32x4.splat(0);
+    let e1 = f32x4.splat(0);
+    let e2 = f32x4.splat(0);
+    let e3 = f32x4.splat(0);
+    let y = base + o;
+    for (let j = 0; j < na; j++) {
+      const va = v128.load32_splat(ptr(wa, j));
+      const vb = v128.load32_splat(ptr(wb, j));
+      const r0 = v128.load(y);
+      const r1 = v128.load(y, 16);
+      const r2 = v128.load(y, 32);
+      const r3 = v128.load(y, 48);
+      c0 = fma4(va, r0, c0);
+      c1 = fma4(va, r1, c1);
+      c2 = fma4(va, r2, c2);
+      c3 = fma4(va, r3, c3);
+      e0 = fma4(vb, r0, e0);
+      e1 = fma4(vb, r1, e1);
+      e2 = fma4(vb, r2, e2);
+      e3 = fma4(vb, r3, e3);
+      y += stride;
+    }
+    const vb = v128.load32_splat(ptr(wb, na));
+    e0 = fma4(vb, v128.load(y), e0);
+    e1 = fma4(vb, v128.load(y, 16), e1);
+    e2 = fma4(vb, v128.load(y, 32), e2);
+    e3 = fma4(vb, v128.load(y, 48), e3);
+    v128.store(outA + o, c0);
+    v128.store(outA + o, c1, 16);
+    v128.store(outA + o, c2, 32);
+    v128.store(outA + o, c3, 48);
+    v128.store(outB + o, e0);
+    v128.store(outB + o, e1, 16);
+    v128.store(outB + o, e2, 32);
+    v128.store(outB + o, e3, 48);
+  }
+  if (d < D) {
+    // Remaining columns (headDim not a multiple of 16): the single-query path on the column tail.
+    const o = (<usize>d) << 2;
+    weightedRows(wa, base + o, stride, na, D - d, outA + o);
+    weightedRows(wb, base + o, stride, na + 1, D - d, outB + o);
+  }
+}
+
+// Softmax-normalises one query's scores in place and writes its output row and lse (the forward's
+// per-query tail, shared by the single and paired paths).
+@inline
+function softmaxStats(scores: usize, n: i32): f32 {
+  let mx: f32 = -Infinity;
+  for (let j = 0; j < n; j++) mx = max(mx, load<f32>(ptr(scores, j)));
+  // Same expression as the backward's recomputation: exp(fl(dot*scale) - shift).
+  expScaled(scores, n, 1, mx);
+  return mx;
+}
+
+@inline
+function finishRow(scores: usize, n: i32, mx: f32, oi: usize, D: i32, lseAt: usize): void {
+  let sum: f64 = 0;
+  for (let j = 0; j < n; j++) sum += load<f32>(ptr(scores, j));
+  const inv = <f32>(1.0 / sum);
+  const vi = f32x4.splat(inv);
+  let d = 0;
+  for (; d + 4 <= D; d += 4) v128.store(oi + ((<usize>d) << 2), f32x4.mul(v128.load(oi + ((<usize>d) << 2)), vi));
+  for (; d < D; d++) store<f32>(ptr(oi, d), load<f32>(ptr(oi, d)) * inv);
+  store<f32>(lseAt, <f32>(<f64>mx + Math.log(sum)));
+}
+
+// Causal GQA forward. Work units are (head, pair of consecutive query rows): the two queries share
+// every key and value load. Units are dealt round-robin to threads: causal rows grow in cost along
+// the sequence, and a single decode row still splits across heads. Pairing never changes the
+// arithmetic of a score or an output element.
 export function attention_fwd(
   q: usize, k: usize, v: usize, out: usize, lse: usize,
   T: i32, kvLen: i32, H: i32, KVH: i32, D: i32, scale: f32, tid: i32, nthr: i32,
@@ -324,28 +478,38 @@ export function attention_fwd(
   const scores = scratchPtr;
   const offset = kvLen - T;
   const kvStride = (<usize>(KVH * D)) << 2;
-  const units = H * T;
+  // The paired path keeps two score rows (+4 floats) in scratch.
+  const pairs = (<i64>(2 * kvLen + 8)) * 4 <= <i64>SCRATCH_BYTES ? (T + 1) >> 1 : 0;
+  const scoresB = scores + (((<usize>kvLen) + 4) << 2);
+  const units = pairs > 0 ? H * pairs : H * T;
   for (let u = tid; u < units; u += nthr) {
-    const h = u / T;
-    const i = u - h * T;
+    let h: i32, i: i32;
+    if (pairs > 0) {
+      h = u / pairs;
+      i = (u - h * pairs) << 1;
+    } else {
+      h = u / T;
+      i = u - h * T;
+    }
     const g = h / group;
     const qi = ptr(q, (i * H + h) * D);
     const n = offset + i + 1;
-    scoresOf(qi, ptr(k, g * D), kvStride, n, D, scale, scores);
-    let mx: f32 = -Infinity;
-    for (let j = 0; j < n; j++) mx = max(mx, load<f32>(ptr(scores, j)));
-    // Same expression as the backward's recomputation: exp(fl(dot*scale) - shift).
-    expScaled(scores, n, 1, mx);
-    let sum: f64 = 0;
-    for (let j = 0; j < n; j++) sum += load<f32>(ptr(scores, j));
     const oi = ptr(out, (i * H + h) * D);
+    if (pairs > 0 && i + 1 < T) {
+      const qb = ptr(q, ((i + 1) * H + h) * D);
+      const ob = ptr(out, ((i + 1) * H + h) * D);
+      scoresOf2(qi, qb, ptr(k, g * D), kvStride, n, D, scale, scores, scoresB);
+      const mxA = softmaxStats(scores, n);
+      const mxB = softmaxStats(scoresB, n + 1);
+      weightedRows2(scores, scoresB, ptr(v, g * D), kvStride, n, D, oi, ob);
+      finishRow(scores, n, mxA, oi, D, ptr(lse, h * T + i));
+      finishRow(scoresB, n + 1, mxB, ob, D, ptr(lse, h * T + i + 1));
+      continue;
+    }
+    scoresOf(qi, ptr(k, g * D), kvStride, n, D, scale, scores);
+    const mx = softmaxStats(scores, n);
     weightedRows(scores, ptr(v, g * D), kvStride, n, D, oi);
-    const inv = <f32>(1.0 / sum);
-    const vi = f32x4.splat(inv);
-    let d = 0;
-    for (; d + 4 <= D; d += 4) v128.store(oi + ((<usize>d) << 2), f32x4.mul(v128.load(oi + ((<usize>d) << 2)), vi));
-    for (; d < D; d++) store<f32>(ptr(oi, d), load<f32>(ptr(oi, d)) * inv);
-    store<f32>(ptr(lse, h * T + i), <f32>(<f64>mx + Math.log(sum)));
+    finishRow(scores, n, mx, oi, D, ptr(lse, h * T + i));
   }
 }
 
