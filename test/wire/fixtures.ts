@@ -19,7 +19,7 @@ export interface WireRecord {
   };
 }
 
-const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), "../..");
+const _repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), "../..");
 
 /** The recorded fixtures live in shared/reference/wire beside the checkout (also in CI). */
 export function fixtureDir(): string {
