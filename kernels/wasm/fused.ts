@@ -314,10 +314,13 @@ function weightedRows(w: usize, base: usize, stride: usize, n: i32, D: i32, out:
   }
 }
 
+// xb's lanes from the last dot4x2 (a per-instance global, so per thread).
+let dot4x2B: v128 = f32x4.splat(0);
+
 // dot4 for two queries xa, xb against the same four rows: each row is loaded once for both, and
-// every lane follows dot4's arithmetic exactly. Returns xa's lanes; xb's go to `outB`.
+// every lane follows dot4's arithmetic exactly. Returns xa's lanes; xb's go to `dot4x2B`.
 @inline
-function dot4x2(xa: usize, xb: usize, y0: usize, y1: usize, y2: usize, y3: usize, D: i32, outB: usize): v128 {
+function dot4x2(xa: usize, xb: usize, y0: usize, y1: usize, y2: usize, y3: usize, D: i32): v128 {
   let a0 = f32x4.splat(0);
   let a1 = f32x4.splat(0);
   let a2 = f32x4.splat(0);
@@ -355,7 +358,7 @@ function dot4x2(xa: usize, xb: usize, y0: usize, y1: usize, y2: usize, y3: usize
     ra = dot4(xa, y0, y1, y2, y3, D);
     rb = dot4(xb, y0, y1, y2, y3, D);
   }
-  v128.store(outB, rb);
+  dot4x2B = rb;
   return ra;
 }
 
@@ -363,15 +366,14 @@ function dot4x2(xa: usize, xb: usize, y0: usize, y1: usize, y2: usize, y3: usize
 function scoresOf2(xa: usize, xb: usize, base: usize, stride: usize, na: i32, D: i32, scale: f32, sa: usize, sb: usize): void {
   const vs = f32x4.splat(scale);
   const nb = na + 1;
-  const tmp = sb + ((<usize>nb) << 2); // 4 floats past xb's scores
   const last = base + <usize>(nb - 1) * stride;
   for (let j = 0; j < nb; j += 4) {
     const y0 = base + <usize>j * stride;
     const y1 = j + 1 < nb ? y0 + stride : last;
     const y2 = j + 2 < nb ? y0 + 2 * stride : last;
     const y3 = j + 3 < nb ? y0 + 3 * stride : last;
-    const ra = f32x4.mul(dot4x2(xa, xb, y0, y1, y2, y3, D, tmp), vs);
-    const rb = f32x4.mul(v128.load(tmp), vs);
+    const ra = f32x4.mul(dot4x2(xa, xb, y0, y1, y2, y3, D), vs);
+    const rb = f32x4.mul(dot4x2B, vs);
     if (j + 4 <= na) {
       v128.store(ptr(sa, j), ra);
     } else {
@@ -478,9 +480,9 @@ export function attention_fwd(
   const scores = scratchPtr;
   const offset = kvLen - T;
   const kvStride = (<usize>(KVH * D)) << 2;
-  // The paired path keeps two score rows (+4 floats) in scratch.
-  const pairs = (<i64>(2 * kvLen + 8)) * 4 <= <i64>SCRATCH_BYTES ? (T + 1) >> 1 : 0;
-  const scoresB = scores + (((<usize>kvLen) + 4) << 2);
+  // The paired path keeps two score rows in scratch.
+  const pairs = (<i64>(2 * kvLen)) * 4 <= <i64>SCRATCH_BYTES ? (T + 1) >> 1 : 0;
+  const scoresB = scores + ((<usize>kvLen) << 2);
   const units = pairs > 0 ? H * pairs : H * T;
   for (let u = tid; u < units; u += nthr) {
     let h: i32, i: i32;
@@ -541,6 +543,25 @@ function axpy4(w0: f32, w1: f32, w2: f32, w3: f32, x0: usize, x1: usize, x2: usi
   }
 }
 
+// ds[j] = p[j] * (ds[j] - di) * scale for j < n (ds holds dOut.v_j on entry); p and ds are zeroed
+// on [n, nmax) so the block's dk/dv update can run over nmax keys for every row.
+function scoreGrads(p: usize, ds: usize, n: i32, nmax: i32, di: f32, scale: f32): void {
+  const vdi = f32x4.splat(di);
+  const vsc = f32x4.splat(scale);
+  let j = 0;
+  for (; j + 4 <= n; j += 4) {
+    const o = (<usize>j) << 2;
+    v128.store(ds + o, f32x4.mul(f32x4.mul(v128.load(p + o), f32x4.sub(v128.load(ds + o), vdi)), vsc));
+  }
+  for (; j < n; j++) {
+    store<f32>(ptr(ds, j), load<f32>(ptr(p, j)) * (load<f32>(ptr(ds, j)) - di) * scale);
+  }
+  for (j = n; j < nmax; j++) {
+    store<f32>(ptr(p, j), 0);
+    store<f32>(ptr(ds, j), 0);
+  }
+}
+
 /** Query rows the attention backward handles together (its scratch holds 2 x QB rows of T floats). */
 const QB: i32 = 4;
 
@@ -556,7 +577,6 @@ export function attention_bwd(
   const pB = scratchPtr; // QB rows of probabilities
   const dsB = scratchPtr + <usize>QB * rowB; // QB rows of score gradients
   const kvStride = (<usize>(KVH * D)) << 2;
-  const vsc = f32x4.splat(scale);
   for (let g = tid; g < KVH; g += nthr) {
     for (let j = 0; j < T; j++) {
       zero(ptr(dk, (j * KVH + g) * D), D);
@@ -568,12 +588,14 @@ export function attention_bwd(
       for (let i0 = 0; i0 < T; i0 += QB) {
         const rb = min(QB, T - i0);
         const nmax = i0 + rb;
-        for (let r = 0; r < QB; r++) {
+        let r = 0;
+        while (r < QB) {
           const p = pB + <usize>r * rowB;
           const ds = dsB + <usize>r * rowB;
           if (r >= rb) {
             zero(p, nmax);
             zero(ds, nmax);
+            r++;
             continue;
           }
           const i = i0 + r;
@@ -581,26 +603,29 @@ export function attention_bwd(
           const qi = ptr(q, row);
           const doi = ptr(dOut, row);
           const n = i + 1;
+          if (r + 1 < rb) {
+            // Rows i and i + 1 together: every key and value row is loaded once for both.
+            const row1 = row + H * D;
+            const p1 = p + rowB;
+            const ds1 = ds + rowB;
+            scoresOf2(qi, ptr(q, row1), kg, kvStride, n, D, 1, p, p1);
+            expScaled(p, n, scale, load<f32>(ptr(lse, h * T + i)));
+            expScaled(p1, n + 1, scale, load<f32>(ptr(lse, h * T + i + 1)));
+            scoresOf2(doi, ptr(dOut, row1), vg, kvStride, n, D, 1, ds, ds1);
+            scoreGrads(p, ds, n, nmax, dot(doi, ptr(out, row), D), scale);
+            scoreGrads(p1, ds1, n + 1, nmax, dot(ptr(dOut, row1), ptr(out, row1), D), scale);
+            weightedRows2(ds, ds1, kg, kvStride, n, D, ptr(dq, row), ptr(dq, row1));
+            r += 2;
+            continue;
+          }
           // p = exp(fl(dot*scale) - lse), exactly as in the forward.
           scoresOf(qi, kg, kvStride, n, D, 1, p);
           expScaled(p, n, scale, load<f32>(ptr(lse, h * T + i)));
           // ds = p * (dOut.v_j - dOut.out) * scale
           scoresOf(doi, vg, kvStride, n, D, 1, ds);
-          const vdi = f32x4.splat(dot(doi, ptr(out, row), D));
-          let j = 0;
-          for (; j + 4 <= n; j += 4) {
-            const o = (<usize>j) << 2;
-            v128.store(ds + o, f32x4.mul(f32x4.mul(v128.load(p + o), f32x4.sub(v128.load(ds + o), vdi)), vsc));
-          }
-          const di = f32x4.extract_lane(vdi, 0);
-          for (; j < n; j++) {
-            store<f32>(ptr(ds, j), load<f32>(ptr(p, j)) * (load<f32>(ptr(ds, j)) - di) * scale);
-          }
-          for (j = n; j < nmax; j++) {
-            store<f32>(ptr(p, j), 0);
-            store<f32>(ptr(ds, j), 0);
-          }
+          scoreGrads(p, ds, n, nmax, dot(doi, ptr(out, row), D), scale);
           weightedRows(ds, kg, kvStride, n, D, ptr(dq, row));
+          r++;
         }
         // Rows past the block's end (r >= rb) have zero weights; point them at row i0.
         const q0 = ptr(q, (i0 * H + h) * D);
