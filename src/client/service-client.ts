@@ -1,8 +1,9 @@
 import { performance } from "node:perf_hooks";
 import { linkedSignal } from "./core/abort.js";
 import type { ClientOptions } from "./core/config.js";
+import type { HttpResponse } from "./core/http.js";
 import { TinkerValidationError } from "./errors.js";
-import { pollFuture } from "./future.js";
+import { type FuturePayload, type FutureRequestType, pollFuture } from "./future.js";
 import { bodies, parseTinkerPath, requireString } from "./internal/wire-bridge.js";
 import { RestClient } from "./rest-client.js";
 import { SamplingClient, type SamplingClientTarget } from "./sampling-client.js";
@@ -121,22 +122,19 @@ export class ServiceClient {
       loraConfig: lora,
       userMetadata: opts.userMetadata,
     });
-    const t0 = performance.now();
-    const res = await this.holder.http.request({
-      method: "POST",
-      path: "/api/v1/create_model",
-      json: body,
-      purpose: "train",
-      signal: opts.signal,
-    });
-    const requestId = requireString(res.json(), "request_id", res.endpoint);
-    const payload = await pollFuture(this.holder.pollContext(), {
-      requestId,
-      requestType: "CreateModel",
-      acceptProtobuf: false,
-      roundtripSec: (performance.now() - t0) / 1000,
-      signal: opts.signal,
-    });
+    // create_model relies on the HTTP-layer retries only, as the reference does.
+    const payload = await this.submitAndPoll(
+      () =>
+        this.holder.http.request({
+          method: "POST",
+          path: "/api/v1/create_model",
+          json: body,
+          purpose: "train",
+          signal: opts.signal,
+        }),
+      "CreateModel",
+      opts.signal,
+    );
     const modelId = requireString(
       payload.kind === "json" ? payload.value : {},
       "model_id",
@@ -204,22 +202,18 @@ export class ServiceClient {
         optimizer,
         weightsAccessToken: opts.weightsAccessToken,
       });
-      const t0 = performance.now();
-      const res = await this.holder.request("load_weights", {
-        method: "POST",
-        path: "/api/v1/load_weights",
-        json: body,
-        purpose: "train",
-        signal: opts.signal,
-      });
-      const requestId = requireString(res.json(), "request_id", res.endpoint);
-      const payload = await pollFuture(this.holder.pollContext(), {
-        requestId,
-        requestType: "LoadWeights",
-        acceptProtobuf: false,
-        roundtripSec: (performance.now() - t0) / 1000,
-        signal: opts.signal,
-      });
+      const payload = await this.submitAndPoll(
+        () =>
+          this.holder.request("load_weights", {
+            method: "POST",
+            path: "/api/v1/load_weights",
+            json: body,
+            purpose: "train",
+            signal: opts.signal,
+          }),
+        "LoadWeights",
+        opts.signal,
+      );
       const v = (payload.kind === "json" ? payload.value : {}) as { model_id?: unknown };
       const modelId =
         typeof v.model_id === "string" ? v.model_id : `${sessionId}:train:${modelSeqId}`;
@@ -254,6 +248,24 @@ export class ServiceClient {
   }
 
   /** Checkpoint / training-run / session management (no session is created for it). */
+  /** POST a future-kind request, then poll its result (JSON) through `retrieve_future`. */
+  private async submitAndPoll(
+    submit: () => Promise<HttpResponse>,
+    requestType: FutureRequestType,
+    signal: AbortSignal | undefined,
+  ): Promise<FuturePayload> {
+    const t0 = performance.now();
+    const res = await submit();
+    const requestId = requireString(res.json(), "request_id", res.endpoint);
+    return pollFuture(this.holder.pollContext(), {
+      requestId,
+      requestType,
+      acceptProtobuf: false,
+      roundtripSec: (performance.now() - t0) / 1000,
+      signal,
+    });
+  }
+
   createRestClient(): RestClient {
     return new RestClient(this.holder);
   }
