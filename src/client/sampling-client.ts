@@ -15,7 +15,7 @@ import { APIFuture, FutureExpiredError, pollFuture, type QueueStateEvent } from 
 import { bodies, requireString, sampleResponseFromJson } from "./internal/wire-bridge.js";
 import { estimatePromptBytes } from "./sample-dispatch.js";
 import type { ClientHolder } from "./session.js";
-import { defaultTokenizerLoader, resolveTokenizerId, type Tokenizer } from "./tokenizer-hook.js";
+import { resolveTokenizerId, type Tokenizer } from "./tokenizer-hook.js";
 import { ModelInput } from "./types/model-input.js";
 import type { SampleResponse } from "./types/outputs.js";
 import type { SamplingParams } from "./types/params.js";
@@ -360,9 +360,7 @@ export class SamplingClient {
   getTokenizer(): Promise<Tokenizer> {
     this.tokenizerPromise ??= (async () => {
       const id = resolveTokenizerId(await this.getBaseModel());
-      return this.holder
-        .tokenizers(this.holder.config.tokenizerLoader ?? defaultTokenizerLoader)
-        .get(id);
+      return this.holder.tokenizer(id);
     })();
     this.tokenizerPromise.catch(() => {
       this.tokenizerPromise = undefined;

@@ -23,7 +23,7 @@ import {
   type ServerFlags,
 } from "./internal/wire-bridge.js";
 import { SampleDispatcher } from "./sample-dispatch.js";
-import { type Tokenizer, TokenizerCache, type TokenizerLoader } from "./tokenizer-hook.js";
+import { defaultTokenizerLoader, type Tokenizer, TokenizerCache } from "./tokenizer-hook.js";
 
 /** What `ServiceClient` exposes about the session it runs. */
 export interface SessionInfo {
@@ -127,10 +127,15 @@ export class ClientHolder {
     return this.samplingCounter++;
   }
 
-  /** Tokenizers loaded so far (one cache per client). */
-  tokenizers(loader: TokenizerLoader<Tokenizer>): TokenizerCache<Tokenizer> {
-    this.tokenizerCache ??= new TokenizerCache(loader);
-    return this.tokenizerCache;
+  /**
+   * The tokenizer `id`, through the configured `tokenizerLoader` (default: the tokenizers module),
+   * loaded once per client.
+   */
+  tokenizer(id: string): Promise<Tokenizer> {
+    this.tokenizerCache ??= new TokenizerCache(
+      this.config.tokenizerLoader ?? defaultTokenizerLoader,
+    );
+    return this.tokenizerCache.get(id);
   }
 
   /** Flow control of sample submissions shared by every SamplingClient of this client. */

@@ -16,7 +16,7 @@ import {
 } from "./internal/wire-bridge.js";
 import { SamplingClient } from "./sampling-client.js";
 import type { ClientHolder } from "./session.js";
-import { defaultTokenizerLoader, resolveTokenizerId, type Tokenizer } from "./tokenizer-hook.js";
+import { resolveTokenizerId, type Tokenizer } from "./tokenizer-hook.js";
 import type { Datum } from "./types/datum.js";
 import type { ForwardBackwardOutput, OptimStepResponse } from "./types/outputs.js";
 import {
@@ -542,9 +542,7 @@ export class TrainingClient {
         throw new TinkerValidationError("get_info returned no model name", "model_data.model_name");
       }
       const id = resolveTokenizerId(name, info.modelData.tokenizerId);
-      return this.holder
-        .tokenizers(this.holder.config.tokenizerLoader ?? defaultTokenizerLoader)
-        .get(id);
+      return this.holder.tokenizer(id);
     })();
     this.tokenizerPromise.catch(() => {
       this.tokenizerPromise = undefined;
