@@ -429,7 +429,7 @@ export class Transformer {
 
   /**
    * Backward of `linear`: dx (+)= dy W + scale (dy B) A; dA += scale (dy B)^T x; dB += scale dy^T h.
-   * `g` is scratch of rows * rank.
+   * `g` is scratch of rows * rank. With `needDx` false, dx is neither computed nor touched.
    */
   linearBackward(
     dy: Float32Array,
@@ -444,19 +444,22 @@ export class Transformer {
     h: Float32Array | undefined,
     scale: number,
     g: Float32Array | null,
+    needDx = true,
   ): void {
     const K = this.kernels;
-    K.gemm({
-      transA: false,
-      transB: false,
-      m: rows,
-      n: inDim,
-      k: outDim,
-      a: dy,
-      b: W,
-      c: dx,
-      beta: accumulate ? 1 : 0,
-    });
+    if (needDx) {
+      K.gemm({
+        transA: false,
+        transB: false,
+        m: rows,
+        n: inDim,
+        k: outDim,
+        a: dy,
+        b: W,
+        c: dx,
+        beta: accumulate ? 1 : 0,
+      });
+    }
     if (pair && h && g) {
       const r = pair.a.length / inDim;
       const gg = g.subarray(0, rows * r);
@@ -485,18 +488,20 @@ export class Transformer {
         alpha: scale,
         beta: 1,
       });
-      K.gemm({
-        transA: false,
-        transB: false,
-        m: rows,
-        n: inDim,
-        k: r,
-        a: gg,
-        b: pair.a,
-        c: dx,
-        alpha: scale,
-        beta: 1,
-      });
+      if (needDx) {
+        K.gemm({
+          transA: false,
+          transB: false,
+          m: rows,
+          n: inDim,
+          k: r,
+          a: gg,
+          b: pair.a,
+          c: dx,
+          alpha: scale,
+          beta: 1,
+        });
+      }
     }
   }
 
@@ -685,6 +690,7 @@ export class Transformer {
           a.loraH.q_proj,
           sc,
           g,
+          l > 0,
         );
         this.linearBackward(
           dkIn,
@@ -699,6 +705,7 @@ export class Transformer {
           a.loraH.k_proj,
           sc,
           g,
+          l > 0,
         );
         this.linearBackward(
           dv,
@@ -713,9 +720,13 @@ export class Transformer {
           a.loraH.v_proj,
           sc,
           g,
+          l > 0,
         );
-        K.rmsNormBackward(dh, a.xIn, w.inputNorm, a.rstd1, tmpD, rows, d);
-        addInto(dx, tmpD, rows * d);
+        // The gradient reaching layer 0's input would only flow into the frozen embedding.
+        if (l > 0) {
+          K.rmsNormBackward(dh, a.xIn, w.inputNorm, a.rstd1, tmpD, rows, d);
+          addInto(dx, tmpD, rows * d);
+        }
       }
     } finally {
       s.release();
