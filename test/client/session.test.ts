@@ -80,8 +80,16 @@ describe("configuration", () => {
       expect(resolveConfig({ env: {} }).useLocalServer).toBe(true);
       expect(resolveConfig({ env: { TINKER_API_KEY: "tml-x" } }).useLocalServer).toBe(false);
       expect(resolveConfig({ env: {}, baseUrl: "http://h:1" }).useLocalServer).toBe(false);
+      const forced = resolveConfig({ env: { TINKER_API_KEY: "tml-cloud-key" }, local: true });
+      expect(forced.useLocalServer).toBe(true);
+      expect(forced.apiKey).toBeUndefined();
+      expect(() => resolveConfig({ env: {}, local: true, baseUrl: "http://h:1" })).toThrow(
+        /local: true .* baseUrl must not be set/,
+      );
+      // `local: true` selects the embedded server even with a cloud key in the environment.
       const s = new ServiceClient({
-        env: {},
+        env: { TINKER_API_KEY: "tml-cloud-key" },
+        local: true,
         logLevel: "off",
         localServer: { dataDir, quiet: true },
       });

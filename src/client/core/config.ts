@@ -42,6 +42,12 @@ export interface ClientOptions {
    */
   wireFormat?: "protobuf" | "json" | "auto";
   /**
+   * `true`: always use the embedded local server (the CPU engine in this process), even when
+   * `TINKER_API_KEY` is set; no credential is sent to it. Default: local only when there is no
+   * credential and no base URL.
+   */
+  local?: boolean;
+  /**
    * Options of the embedded local server, used when there is no credential (`apiKey`,
    * `TINKER_API_KEY`, `TINKER_CREDENTIAL_CMD`) and no base URL: training then runs on the local
    * CPU engine.
@@ -130,9 +136,19 @@ export function resolveConfig(options: ClientOptions = {}): ResolvedConfig {
     throw new TinkerValidationError("maxRetries must be a non-negative integer", "maxRetries");
   }
   const credentialCmd = nonEmpty(options.credentialCmd) ?? nonEmpty(env.TINKER_CREDENTIAL_CMD);
+  if (options.local === true && nonEmpty(options.baseUrl) !== undefined) {
+    throw new TinkerValidationError(
+      "local: true runs the embedded local server, so baseUrl must not be set; drop one of them",
+      "local",
+    );
+  }
+  const useLocalServer =
+    options.local ??
+    (apiKey === undefined && credentialCmd === undefined && explicitBaseUrl === undefined);
   return {
-    apiKey,
-    credentialCmd,
+    // The embedded server needs no credential: never hand it the cloud key.
+    apiKey: useLocalServer ? undefined : apiKey,
+    credentialCmd: useLocalServer ? undefined : credentialCmd,
     baseUrl,
     projectId: nonEmpty(options.projectId) ?? nonEmpty(env.TINKER_PROJECT_ID),
     tags,
@@ -145,8 +161,7 @@ export function resolveConfig(options: ClientOptions = {}): ResolvedConfig {
     wireFormat: options.wireFormat ?? "protobuf",
     timings: { ...DEFAULT_TIMINGS, ...(options.timings ?? {}) },
     tokenizerLoader: options.tokenizerLoader,
-    useLocalServer:
-      apiKey === undefined && credentialCmd === undefined && explicitBaseUrl === undefined,
+    useLocalServer,
     localServer: { ...(options.localServer ?? {}) },
   };
 }
