@@ -46,17 +46,15 @@ export class JsonlStream<T> implements AsyncIterable<JsonlRow<T>> {
   async *[Symbol.asyncIterator](): AsyncIterator<JsonlRow<T>> {
     await access(this.path).catch((err: NodeJS.ErrnoException) => {
       throw new TinkerValidationError(
-        `cannot read JSONL file ${this.path}: ${err.code ?? err.message}`,
+        `cannot read JSONL file ${this.path}: ${err.code ?? err.message} (check the path and its permissions)`,
         "path",
       );
     });
     const parse = this.options.parse ?? ((v: unknown) => v as T);
     const skip = this.options.onBadRow === "skip";
     const keep = this.options.keepSkipped ?? 100;
-    const lines = createInterface({
-      input: createReadStream(this.path, { encoding: "utf8" }),
-      crlfDelay: Number.POSITIVE_INFINITY,
-    });
+    const input = createReadStream(this.path, { encoding: "utf8" });
+    const lines = createInterface({ input, crlfDelay: Number.POSITIVE_INFINITY });
     let lineNo = 0;
     try {
       for await (const raw of lines) {
@@ -84,6 +82,9 @@ export class JsonlStream<T> implements AsyncIterable<JsonlRow<T>> {
       }
     } finally {
       lines.close();
+      // Closing readline does not close its input: a consumer that stops early (`break`, a thrown
+      // DatasetFormatError) would otherwise leave the file descriptor open.
+      input.destroy();
     }
   }
 }

@@ -1,4 +1,4 @@
-import { createWriteStream } from "node:fs";
+import { createWriteStream, readdirSync } from "node:fs";
 import { mkdtemp, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -71,6 +71,18 @@ describe("readJsonlStream", () => {
     let early = 0;
     for await (const _ of readJsonlStream(p)) if (++early === 10) break;
     expect(early).toBe(10);
+  });
+
+  it("closes the file when the consumer stops early or a bad row throws", async () => {
+    const p = await tmpFile("fd.jsonl", '{"a":1}\n{"a":2}\nnot json\n');
+    const openFds = () => readdirSync("/proc/self/fd").length;
+    const before = openFds();
+    for (let i = 0; i < 20; i++) {
+      for await (const _ of readJsonlStream(p)) break;
+      await readJsonl(p).catch(() => undefined);
+    }
+    await new Promise((r) => setTimeout(r, 50));
+    expect(openFds()).toBeLessThan(before + 5);
   });
 });
 
