@@ -3,7 +3,7 @@
  * over real HTTP, with a deterministic engine double so the assertions can be exact.
  * The same paths run against the real engine in `server-engine.test.ts`.
  */
-import { rename } from "node:fs/promises";
+import { readdir, rename } from "node:fs/promises";
 import { join } from "node:path";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { idToDirName } from "../../src/local/server/names.js";
@@ -717,6 +717,21 @@ describe("local server security", () => {
     await expect(startLocalServer({ host: "0.0.0.0", engine: new EngineDouble() })).rejects.toThrow(
       /apiKey/,
     );
+  });
+
+  it("fails a busy port with a hint and leaves no scratch dir behind", async () => {
+    const t = await tempDir("server-busy-port");
+    const s = await startTestServer(t.dir, new EngineDouble());
+    try {
+      await expect(
+        startLocalServer({ dataDir: t.dir, port: s.port, engine: new EngineDouble() }),
+      ).rejects.toThrow(/already in use.*port 0 picks a free one/);
+      // Only the running server's scratch dir remains.
+      expect(await readdir(join(t.dir, "tmp"))).toHaveLength(1);
+    } finally {
+      await s.close();
+      await t.cleanup();
+    }
   });
 
   it("requires the API key when one is configured, except for healthz", async () => {

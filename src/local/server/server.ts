@@ -200,13 +200,21 @@ export async function startLocalServer(opts: LocalServerOptions = {}): Promise<L
     }
   }
 
-  await new Promise<void>((resolve, reject) => {
-    server.once("error", reject);
-    server.listen(port, host, () => {
-      server.off("error", reject);
-      resolve();
+  try {
+    await new Promise<void>((resolve, reject) => {
+      server.once("error", reject);
+      server.listen(port, host, () => {
+        server.off("error", reject);
+        resolve();
+      });
     });
-  });
+  } catch (err) {
+    // Nothing listens, so nothing else would ever release what was set up above.
+    await service.shutdown();
+    if (ownEngine) await engine.close().catch(() => undefined);
+    await rm(scratchDir, { recursive: true, force: true }).catch(() => undefined);
+    throw listenError(err, host, port);
+  }
   if (opts.unref) server.unref();
   const addr = server.address() as AddressInfo;
   const urlHost =
@@ -319,6 +327,31 @@ function processAlive(pid: number): boolean {
   } catch (err) {
     return (err as NodeJS.ErrnoException).code === "EPERM";
   }
+}
+
+/** The bind failure, with what to do for the common causes (the original error stays as `cause`). */
+function listenError(err: unknown, host: string, port: number): Error {
+  const code = (err as NodeJS.ErrnoException).code;
+  const why = err instanceof Error ? err.message : String(err);
+  if (code === "EADDRINUSE") {
+    return new Error(
+      `cannot listen on ${host}:${port}: the port is already in use (${why}); stop the other server or pick another port (port 0 picks a free one)`,
+      { cause: err },
+    );
+  }
+  if (code === "EACCES") {
+    return new Error(
+      `cannot listen on ${host}:${port}: permission denied (${why}); ports below 1024 need privileges, use a port of 1024 or more`,
+      { cause: err },
+    );
+  }
+  if (code === "EADDRNOTAVAIL" || code === "ENOTFOUND") {
+    return new Error(
+      `cannot listen on ${host}:${port}: this machine has no such address (${why}); bind 127.0.0.1 or one of its own interfaces`,
+      { cause: err },
+    );
+  }
+  return err instanceof Error ? err : new Error(why);
 }
 
 function errorStack(err: unknown): string {
