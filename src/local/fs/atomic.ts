@@ -223,7 +223,13 @@ export async function replaceDirAtomic(tmpDir: string, finalDir: string): Promis
   if (await exists(finalDir)) {
     const backup = tempSiblingPath(finalDir, BACKUP_TAG);
     await rename(finalDir, backup);
-    await rename(tmpDir, finalDir);
+    try {
+      await rename(tmpDir, finalDir);
+    } catch (err) {
+      // Put the previous version back now rather than leave `finalDir` missing until a recovery.
+      await rename(backup, finalDir).catch(() => undefined);
+      throw err;
+    }
     await fsyncDir(parent);
     await rm(backup, { recursive: true, force: true });
   } else {
