@@ -1,3 +1,4 @@
+import { TinkerError } from "../client/errors.js";
 import type { ModelInput } from "../client/types/model-input.js";
 import type { TokenCompleter } from "../completers/types.js";
 import {
@@ -54,12 +55,17 @@ export async function runEpisode(
     stopCondition = result.nextStopCondition;
     if (result.episodeDone) return { transitions, finalObservation: observation };
   }
-  throw new Error(`episode did not finish within maxSteps=${maxSteps}`);
+  throw new TinkerError(
+    `episode did not finish within maxSteps=${maxSteps}: the env never returned episodeDone; ` +
+      `raise maxSteps if the episode is legitimately long, or fix the env's end condition`,
+  );
 }
 
 /**
  * Make the group's envs, roll them all out concurrently, and add the group rewards
- * (zero when the builder has no `computeGroupRewards`). `cleanup` always runs.
+ * (zero when the builder has no `computeGroupRewards`). `cleanup` always runs, and only once every
+ * episode has settled: when one episode fails, the others still finish before their resources are
+ * released, and the first failure is rethrown.
  */
 export async function rolloutGroup(
   builder: EnvGroupBuilder,
@@ -68,7 +74,12 @@ export async function rolloutGroup(
 ): Promise<TrajectoryGroup> {
   try {
     const envs = await builder.makeEnvs();
-    const trajectories = await Promise.all(envs.map((env) => runEpisode(env, policy, options)));
+    const settled = await Promise.allSettled(envs.map((env) => runEpisode(env, policy, options)));
+    const trajectories: Trajectory[] = [];
+    for (const r of settled) {
+      if (r.status === "rejected") throw r.reason;
+      trajectories.push(r.value);
+    }
     const group =
       builder.computeGroupRewards === undefined
         ? trajectories.map(() => ({ reward: 0, metrics: {} }))

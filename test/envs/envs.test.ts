@@ -1,5 +1,6 @@
 import { join } from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
+import { TinkerError } from "../../src/client/errors.js";
 import { ModelInput } from "../../src/client/types/model-input.js";
 import type { TokenCompleter } from "../../src/completers/types.js";
 import { ArithmeticDataset, ArithmeticEnv } from "../../src/envs/arithmetic-env.js";
@@ -328,6 +329,51 @@ describe("a user's custom Env plugs into the same machinery", () => {
       ),
     ).rejects.toThrow("boom");
     expect(cleaned).toBe(2);
+  });
+
+  it("when one episode fails, cleanup waits for the others to settle", async () => {
+    const events: string[] = [];
+    let calls = 0;
+    const policy: TokenPolicy = async () => {
+      if (++calls === 1) throw new Error("sampler down");
+      await new Promise((r) => setTimeout(r, 20));
+      events.push("episode finished");
+      return {
+        tokens: [...encode("ba"), qwen.getStopSequences()[0] as number],
+        stopReason: "stop",
+      };
+    };
+    const builder: EnvGroupBuilder = {
+      makeEnvs: async () => [new ReverseWordEnv("ab", qwen), new ReverseWordEnv("ab", qwen)],
+      cleanup: async () => {
+        events.push("cleanup");
+      },
+      loggingTags: () => [],
+    };
+    await expect(rolloutGroup(builder, policy)).rejects.toThrow("sampler down");
+    expect(events).toEqual(["episode finished", "cleanup"]);
+  });
+
+  it("runEpisode stops a runaway env after maxSteps with a TinkerError saying what to do", async () => {
+    const env: Env = {
+      initialObservation: async () => ({
+        observation: ModelInput.fromInts([1]),
+        stopCondition: [],
+      }),
+      step: async () => ({
+        reward: 0,
+        episodeDone: false,
+        nextObservation: ModelInput.fromInts([1]),
+        nextStopCondition: [],
+        metrics: {},
+        logs: {},
+      }),
+    };
+    const err = await runEpisode(env, async () => ({ tokens: [7], stopReason: "stop" }), {
+      maxSteps: 3,
+    }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(TinkerError);
+    expect((err as Error).message).toMatch(/maxSteps=3.*raise maxSteps/);
   });
 
   it("a TokenCompleter (the sampling side) drives rollouts through policyFromCompleter", async () => {
