@@ -59,7 +59,13 @@ const builtins: ReadonlyMap<string, TokenizerFactory> = new Map([
     },
   ],
 ]);
+/** Loaded tokenizers by `id` (a direct registry hit) or `resolvedId@revision`. */
 const cache = new Map<string, Promise<Tokenizer>>();
+
+/** Drop the cached copies loaded under `id`, whether directly or as a mapped name. */
+function forgetCached(id: string): void {
+  for (const key of cache.keys()) if (key === id || key.startsWith(`${id}@`)) cache.delete(key);
+}
 
 /**
  * Register a custom tokenizer. `loadTokenizer(id)` checks the registry first, with the id as
@@ -68,19 +74,21 @@ const cache = new Map<string, Promise<Tokenizer>>();
 export function registerTokenizer(id: string, factory: TokenizerFactory): void {
   if (id.length === 0) throw new TinkerValidationError("tokenizer id must be non-empty", "id");
   registry.set(id, factory);
-  cache.delete(id);
+  forgetCached(id);
 }
 
 /** Remove a custom tokenizer; returns whether it was registered. */
 export function unregisterTokenizer(id: string): boolean {
-  cache.delete(id);
+  forgetCached(id);
   return registry.delete(id);
 }
 
+/** Whether a custom tokenizer is registered under exactly `id`. */
 export function isTokenizerRegistered(id: string): boolean {
   return registry.has(id);
 }
 
+/** The ids of the custom tokenizers, in registration order. */
 export function getRegisteredTokenizerNames(): string[] {
   return [...registry.keys()];
 }
@@ -234,6 +242,9 @@ export function loadTokenizer(id: string, options: LoadTokenizerOptions = {}): P
   })();
   cache.set(key, pending);
   // A failed load is not cached, so a later call (e.g. after going online) can retry.
-  pending.catch(() => cache.delete(key));
+  // Only this load's entry: the cache may have been cleared and refilled meanwhile.
+  pending.catch(() => {
+    if (cache.get(key) === pending) cache.delete(key);
+  });
   return pending;
 }

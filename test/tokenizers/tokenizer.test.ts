@@ -249,4 +249,31 @@ describe("loadTokenizer", () => {
     expect(isTokenizerRegistered("my/tok")).toBe(false);
     await expect(loadTokenizer("")).rejects.toThrow(TinkerValidationError);
   });
+
+  it("re-registering or unregistering a mapped id drops the copy cached under it", async () => {
+    const first = qwen3Tokenizer();
+    const second = llama3Tokenizer();
+    registerTokenizer("Qwen/Qwen3-32B", () => first);
+    expect(await loadTokenizer("Qwen/Qwen3-32B:peft:1")).toBe(first);
+    registerTokenizer("Qwen/Qwen3-32B", () => second);
+    expect(await loadTokenizer("Qwen/Qwen3-32B:peft:1")).toBe(second);
+    unregisterTokenizer("Qwen/Qwen3-32B");
+    const emptyCache = mkdtempSync(join(tmpdir(), "hf-empty-"));
+    await expect(
+      loadTokenizer("Qwen/Qwen3-32B:peft:1", { cacheDir: emptyCache, offline: true }),
+    ).rejects.toThrow(TokenizerLoadError);
+  });
+
+  it("a failed load is forgotten, so the next call retries", async () => {
+    let calls = 0;
+    const tok = qwen3Tokenizer();
+    registerTokenizer("flaky/tok", () => {
+      calls++;
+      if (calls === 1) throw new Error("network down");
+      return tok;
+    });
+    await expect(loadTokenizer("flaky/tok")).rejects.toThrow(/network down/);
+    expect(await loadTokenizer("flaky/tok")).toBe(tok);
+    expect(calls).toBe(2);
+  });
 });
