@@ -1,3 +1,4 @@
+import { TinkerValidationError } from "../client/errors.js";
 import type { Datum } from "../client/types/datum.js";
 import type { Tokenizer } from "../tokenizers/types.js";
 
@@ -31,17 +32,18 @@ export function formatDatumColored(
 ): string {
   const key = options.key ?? "weights";
   const color = options.color ?? !process.env.NO_COLOR;
-  const targets = datum.lossFnInputs.target_tokens?.toArray() as number[] | undefined;
-  const values = datum.lossFnInputs[key]?.toArray() as number[] | undefined;
+  const targets = datum.lossFnInputs.target_tokens?.toDense();
+  const values = datum.lossFnInputs[key]?.toDense();
   if (targets === undefined || values === undefined) {
     const have = Object.keys(datum.lossFnInputs).join(", ");
-    throw new Error(
-      `formatDatumColored needs loss inputs "target_tokens" and "${key}"; the datum has: ${have}`,
+    throw new TinkerValidationError(
+      `formatDatumColored needs loss inputs "target_tokens" and "${key}"; the datum has: ${have} (pass { key } naming one of them)`,
+      targets === undefined ? "lossFnInputs.target_tokens" : `lossFnInputs.${key}`,
     );
   }
   const first = datum.modelInput.chunks[0];
   const firstToken = first?.type === "encoded_text" ? first.tokens[0] : undefined;
-  const tokens = firstToken === undefined ? targets : [firstToken, ...targets];
+  const tokens = firstToken === undefined ? Array.from(targets) : [firstToken, ...targets];
   const signs: Sign[] = tokens.map((_, i) => {
     if (firstToken !== undefined && i === 0) return 0;
     const v = values[firstToken === undefined ? i : i - 1] ?? 0;

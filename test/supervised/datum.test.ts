@@ -161,6 +161,7 @@ describe("formatDatumColored", () => {
     expect(colored).toContain("\x1b[33mUser: Hi\n\nAssistant:\x1b[0m");
     process.env.NO_COLOR = "1";
     expect(formatDatumColored(d, tok)).toBe("User: Hi\n\nAssistant:[[ Yo\n\nUser:]]");
+    expect(() => formatDatumColored(d, tok, { key: "advantages" })).toThrow(TinkerValidationError);
     expect(() => formatDatumColored(d, tok, { key: "advantages" })).toThrow(/advantages/);
     const negative = (d.lossFnInputs.weights!.toArray() as number[]).map((x) => -x);
     const adv = {
