@@ -8,10 +8,11 @@ export class DatasetFormatError extends TinkerValidationError {
   override name = "DatasetFormatError";
   readonly file: string;
   readonly line: number;
-  constructor(file: string, line: number, reason: string) {
+  constructor(file: string, line: number, reason: string, options?: { cause?: unknown }) {
     super(`${line > 0 ? `${file}:${line}` : file}: ${reason}`, "row");
     this.file = file;
     this.line = line;
+    if (options?.cause !== undefined) this.cause = options.cause;
   }
 }
 

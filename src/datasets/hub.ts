@@ -8,7 +8,7 @@ import {
   type OnBadRow,
   type SkippedRow,
 } from "./errors.js";
-import { readJsonl } from "./jsonl.js";
+import { expectObject, readJsonl } from "./jsonl.js";
 
 /** Where and how to load a dataset of the Hugging Face hub. */
 export interface HubDatasetOptions {
@@ -539,7 +539,8 @@ async function readDataFile(
       throw new DatasetFormatError(
         file,
         0,
-        `not a readable parquet file (${(err as Error).message})`,
+        `not a readable parquet file (${(err as Error).message}); delete it to download it again`,
+        { cause: err },
       );
     }
     return {
@@ -551,17 +552,36 @@ async function readDataFile(
     };
   }
   if (file.endsWith(".json") && (await firstNonSpaceChar(file)) === "[") {
-    const parsed = JSON.parse(await readFile(file, "utf8")) as unknown;
-    if (!Array.isArray(parsed))
-      throw new DatasetFormatError(file, 0, "expected a JSON array of rows");
-    return { rows: parsed as Record<string, unknown>[], skipped: 0, skippedRows: [] };
+    return readJsonArrayFile(file, onBadRow);
   }
-  return readJsonl<Record<string, unknown>>(file, {
-    onBadRow,
-    parse: (v) => {
-      if (typeof v !== "object" || v === null || Array.isArray(v))
-        throw new Error("expected a JSON object row");
-      return v as Record<string, unknown>;
-    },
+  return readJsonl<Record<string, unknown>>(file, { onBadRow, parse: expectObject });
+}
+
+/** Rows of a JSON file holding one array of row objects; elements are numbered from 0 in messages. */
+async function readJsonArrayFile(
+  file: string,
+  onBadRow: OnBadRow,
+): Promise<{ rows: Record<string, unknown>[]; skipped: number; skippedRows: SkippedRow[] }> {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(await readFile(file, "utf8"));
+  } catch (err) {
+    throw new DatasetFormatError(file, 0, `invalid JSON (${(err as Error).message})`, {
+      cause: err,
+    });
+  }
+  if (!Array.isArray(parsed))
+    throw new DatasetFormatError(file, 0, "expected a JSON array of rows");
+  const rows: Record<string, unknown>[] = [];
+  const skippedRows: SkippedRow[] = [];
+  parsed.forEach((value: unknown, i) => {
+    try {
+      rows.push(expectObject(value));
+    } catch (err) {
+      const reason = `element ${i}: ${(err as Error).message}`;
+      if (onBadRow === "error") throw new DatasetFormatError(file, 0, reason);
+      skippedRows.push({ file, line: 0, reason });
+    }
   });
+  return { rows, skipped: skippedRows.length, skippedRows };
 }

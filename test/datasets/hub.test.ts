@@ -6,7 +6,7 @@ import { join } from "node:path";
 import { parquetWriteBuffer } from "hyparquet-writer";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { APIConnectionError, APIStatusError } from "../../src/client/errors.js";
-import { DatasetNotFoundError } from "../../src/datasets/errors.js";
+import { DatasetFormatError, DatasetNotFoundError } from "../../src/datasets/errors.js";
 import { Gsm8k } from "../../src/datasets/gsm8k.js";
 import { loadHubDataset, selectDataFiles } from "../../src/datasets/hub.js";
 import { type FakeHub, startFakeHub } from "./fake-hub.js";
@@ -66,6 +66,13 @@ beforeAll(async () => {
       files: {
         "data/train.jsonl": enc('{"x":1}\n{"x":2}\nnot json\n{"x":4}\n'),
         "data/test.jsonl": enc('{"x":10}\n'),
+      },
+    },
+    "acme/jsonarray": {
+      files: {
+        "data/train.json": enc('[{"x":1},\n {"x":2}]'),
+        "data/test.json": enc('[{"x":1}, 3, {"x":5}]'),
+        "data/validation.json": enc('[{"x":1},'),
       },
     },
     "acme/evil": {
@@ -176,6 +183,30 @@ describe("loadHubDataset against a local hub", () => {
     });
     expect(ds.rows).toEqual([{ x: 1 }, { x: 2 }, { x: 4 }]);
     expect(ds.skipped).toBe(1);
+  });
+
+  it("reads JSON-array data files; bad elements and truncated files name the file", async () => {
+    const train = await loadHubDataset({ repo: "acme/jsonarray", split: "train", ...opts("e2") });
+    expect(train.rows).toEqual([{ x: 1 }, { x: 2 }]);
+    await expect(
+      loadHubDataset({ repo: "acme/jsonarray", split: "test", ...opts("e2") }),
+    ).rejects.toThrow(/test\.json: element 1: expected a JSON object, got number 3/);
+    const test = await loadHubDataset({
+      repo: "acme/jsonarray",
+      split: "test",
+      onBadRow: "skip",
+      ...opts("e2"),
+    });
+    expect(test.rows).toEqual([{ x: 1 }, { x: 5 }]);
+    expect(test.skipped).toBe(1);
+    const err = await loadHubDataset({
+      repo: "acme/jsonarray",
+      split: "validation",
+      ...opts("e2"),
+    }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(DatasetFormatError);
+    expect((err as Error).message).toMatch(/validation\.json: invalid JSON/);
+    expect((err as Error).cause).toBeInstanceOf(SyntaxError);
   });
 
   it("falls back to the datasets-server parquet conversion when the repo has no data files", async () => {
