@@ -25,6 +25,7 @@ import {
   type SamplingParams,
 } from "../types/params.js";
 import { TensorData, type TensorDType } from "../types/tensor-data.js";
+import { toNumberList } from "./number-lists.js";
 import { describeIssues, dflt, int, numberList, opt } from "./zod-util.js";
 
 // ---------------------------------------------------------------------------------------------
@@ -109,18 +110,11 @@ export interface ForwardBackwardOutputJson {
 
 /** `TensorData` -> `{data, dtype, shape, sparse_*}` (sparse tensors keep their CSR form). */
 export function tensorDataToJson(t: TensorData): TensorDataJson {
-  const out: TensorDataJson = { data: toList(t.data), dtype: t.dtype, shape: [...t.shape] };
+  const out: TensorDataJson = { data: toNumberList(t.data), dtype: t.dtype, shape: [...t.shape] };
   if (t.sparse) {
-    out.sparse_crow_indices = toList(t.sparse.crowIndices);
-    out.sparse_col_indices = toList(t.sparse.colIndices);
+    out.sparse_crow_indices = toNumberList(t.sparse.crowIndices);
+    out.sparse_col_indices = toNumberList(t.sparse.colIndices);
   }
-  return out;
-}
-
-/** A plain loop: `Array.from(typedArray)` goes through the iterator protocol and is far slower. */
-function toList(a: ArrayLike<number>): number[] {
-  const out: number[] = new Array(a.length);
-  for (let i = 0; i < a.length; i++) out[i] = a[i]!;
   return out;
 }
 
@@ -131,7 +125,7 @@ function base64(bytes: Uint8Array): string {
 function chunkToJson(c: ModelInputChunk): ChunkJson {
   switch (c.type) {
     case "encoded_text":
-      return { tokens: toList(c.tokens), type: "encoded_text" };
+      return { tokens: toNumberList(c.tokens), type: "encoded_text" };
     case "image":
       return c.expectedTokens === undefined
         ? { data: base64(c.data), format: c.format, type: "image" }

@@ -20,6 +20,7 @@ import { ModelInput, type ModelInputChunk } from "../types/model-input.js";
 import type { ForwardBackwardOutput, SampledSequence, SampleResponse } from "../types/outputs.js";
 import type { LossFnConfig, SamplingParams } from "../types/params.js";
 import { TensorData, type TensorStorage } from "../types/tensor-data.js";
+import { toNullableNumberList, toNumberList } from "./number-lists.js";
 import {
   BinaryReader,
   bfloat16ToFloat32,
@@ -879,10 +880,10 @@ function decodeSequence(r: BinaryReader, end: number, path: string): SampledSequ
       stop = r.int32();
     } else if (f === 2) {
       expectWireType(wt, WireType.LengthDelimited, `${path}.tokens`);
-      tokens = Array.from(int32View(r.bytes(), `${path}.tokens`));
+      tokens = toNumberList(int32View(r.bytes(), `${path}.tokens`));
     } else if (f === 3) {
       expectWireType(wt, WireType.LengthDelimited, `${path}.logprobs`);
-      logprobs = Array.from(float32View(r.bytes(), `${path}.logprobs`));
+      logprobs = toNumberList(float32View(r.bytes(), `${path}.logprobs`));
     } else r.skip(wt, f);
   }
   if (stop !== 0 && stop !== 1) {
@@ -954,7 +955,7 @@ export function decodeSampleResponse(bytes: Uint8Array, request?: string): Sampl
         } else if (f === 2) {
           expectWireType(wt, WireType.LengthDelimited, "prompt_logprobs");
           const lp = float32View(r.bytes(), "prompt_logprobs");
-          res.promptLogprobs = Array.from(lp, (x) => (Number.isNaN(x) ? null : x));
+          res.promptLogprobs = toNullableNumberList(lp);
         } else if (f === 3) {
           res.topkPromptLogprobs = decodeTopk(r, subMessageEnd(r, wt, "topk_prompt_logprobs"));
         } else if (f === 4) {
