@@ -1,5 +1,6 @@
+import { linkedSignal } from "./core/abort.js";
 import { TinkerValidationError } from "./errors.js";
-import { APIFuture } from "./future.js";
+import { APIFuture, type QueueStateEvent } from "./future.js";
 import type { CallOptions, TrainingClient } from "./training-client.js";
 import type { Datum } from "./types/datum.js";
 import type { ForwardBackwardOutput } from "./types/outputs.js";
@@ -67,11 +68,25 @@ export function forwardBackwardCustom(
     return { modelInput: d.modelInput, lossFnInputs: { target_tokens: target, weights: zeros } };
   });
 
-  return new APIFuture<ForwardBackwardOutput>(async (_signal, hooks) => {
+  return new APIFuture<ForwardBackwardOutput>(async (signal, hooks) => {
+    // Both requests follow this future's cancel() as well as the caller's signal.
+    const linked = linkedSignal([signal, opts.signal]);
+    const callOpts: CallOptions = { ...opts, signal: linked.signal };
+    try {
+      return await run(callOpts, hooks);
+    } finally {
+      linked.dispose();
+    }
+  });
+
+  async function run(
+    callOpts: CallOptions,
+    hooks: { onSubmitted: (id: string) => void; onQueueState: (e: QueueStateEvent) => void },
+  ): Promise<ForwardBackwardOutput> {
     let userMetrics: Record<string, number> = {};
     let userLoss = 0;
     const pending = await client._exclusive(async (ops) => {
-      const fwd = await ops.forward(forwardData, "cross_entropy", opts);
+      const fwd = await ops.forward(forwardData, "cross_entropy", callOpts);
       const logprobs = fwd.lossFnOutputs.map((out, i) => {
         const lp = out.logprobs;
         if (!lp) {
@@ -115,7 +130,7 @@ export function forwardBackwardCustom(
           },
         };
       });
-      const fb = ops.forwardBackward(backwardData, "cross_entropy", opts);
+      const fb = ops.forwardBackward(backwardData, "cross_entropy", callOpts);
       fb.on("queueState", hooks.onQueueState);
       const id = await fb.submitted;
       hooks.onSubmitted(id);
@@ -126,5 +141,5 @@ export function forwardBackwardCustom(
       ...out,
       metrics: { ...out.metrics, "custom_loss:sum": userLoss, ...userMetrics },
     };
-  });
+  }
 }

@@ -360,3 +360,27 @@ export class APIFuture<T> extends EventEmitter<FutureEvents> implements PromiseL
     this.controller.abort(reason);
   }
 }
+
+/**
+ * @internal A future derived from `inner`: it reports `inner`'s request id and queue states,
+ * `cancel()` cancels `inner`, and it resolves with `map` of `inner`'s value.
+ */
+export function followFuture<T, U>(
+  inner: APIFuture<T>,
+  map: (value: T) => U | Promise<U>,
+): APIFuture<U> {
+  return new APIFuture<U>(async (signal, hooks) => {
+    const onAbort = () => inner.cancel(signal.reason);
+    signal.addEventListener("abort", onAbort, { once: true });
+    inner.on("submitted", hooks.onSubmitted);
+    inner.on("queueState", hooks.onQueueState);
+    if (inner.requestId !== undefined) hooks.onSubmitted(inner.requestId);
+    try {
+      return await map(await inner);
+    } finally {
+      signal.removeEventListener("abort", onAbort);
+      inner.off("submitted", hooks.onSubmitted);
+      inner.off("queueState", hooks.onQueueState);
+    }
+  });
+}

@@ -11,7 +11,13 @@ import {
   APITimeoutError,
   TinkerValidationError,
 } from "./errors.js";
-import { APIFuture, FutureExpiredError, pollFuture, type QueueStateEvent } from "./future.js";
+import {
+  APIFuture,
+  FutureExpiredError,
+  followFuture,
+  pollFuture,
+  type QueueStateEvent,
+} from "./future.js";
 import { bodies, requireString, sampleResponseFromJson } from "./internal/wire-bridge.js";
 import { estimatePromptBytes } from "./sample-dispatch.js";
 import type { ClientHolder } from "./session.js";
@@ -178,10 +184,7 @@ export class SamplingClient {
       { maxTokens: 1 },
       { ...opts, includePromptLogprobs: true },
     );
-    return new APIFuture(async (_signal, hooks) => {
-      inner.on("queueState", hooks.onQueueState);
-      inner.submitted.then(hooks.onSubmitted, () => undefined);
-      const res = await inner;
+    return followFuture(inner, (res) => {
       if (!res.promptLogprobs) {
         throw new APIResponseValidationError(
           "computeLogprobs: the server returned no prompt_logprobs for a request that asked for them",

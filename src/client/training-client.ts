@@ -4,7 +4,13 @@ import { SoftByteBudget } from "./core/budget.js";
 import type { HttpRequest } from "./core/http.js";
 import { type CustomLossFn, forwardBackwardCustom } from "./custom-loss.js";
 import { TinkerValidationError } from "./errors.js";
-import { APIFuture, type FutureRequestType, pollFuture, type QueueStateEvent } from "./future.js";
+import {
+  APIFuture,
+  type FutureRequestType,
+  followFuture,
+  pollFuture,
+  type QueueStateEvent,
+} from "./future.js";
 import {
   bodies,
   chunkDatumsWithSizes,
@@ -282,7 +288,7 @@ export class TrainingClient {
       const linked = call.signal;
       try {
         // Enter the turn synchronously (call order = submission order); flags are read inside.
-        const { subs, chunks, json } = await this.inTurn(async () => {
+        const { subs, json } = await this.inTurn(async () => {
           const flags = await this.holder.flags();
           throwIfAborted(linked);
           const json =
@@ -325,7 +331,7 @@ export class TrainingClient {
           } else {
             for (let i = 0; i < chunks.length; i++) out[i] = await send(i);
           }
-          return { subs: out, chunks, json };
+          return { subs: out, json };
         }, turnHeld);
         hooks.onSubmitted(subs[0]!.requestId);
         const results = await Promise.all(
@@ -337,7 +343,6 @@ export class TrainingClient {
           }),
         );
         if (results.length === 1) return results[0]!;
-        void chunks;
         return combineForwardBackwardOutputs(results);
       } finally {
         call.dispose();
@@ -498,10 +503,7 @@ export class TrainingClient {
       (v) => requireString(v, "sampling_session_id", "SaveWeightsForSampler result"),
       { ...opts, maxRetries: 0 },
     );
-    return new APIFuture<SamplingClient>(async () => {
-      const id = await future;
-      return new SamplingClient(this.holder, id, {});
-    });
+    return followFuture(future, (id) => new SamplingClient(this.holder, id, {}));
   }
 
   /** A `SamplingClient` on a saved sampler checkpoint (`tinker://.../sampler_weights/...`). */

@@ -1,5 +1,5 @@
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { TinkerValidationError } from "../../src/client/errors.js";
+import { APIUserAbortError, TinkerValidationError } from "../../src/client/errors.js";
 import { ServiceClient } from "../../src/client/service-client.js";
 import { makeDatum } from "../../src/client/types/datum.js";
 import { decodeForwardBackwardRequest } from "../../src/client/wire/proto.js";
@@ -95,6 +95,29 @@ describe("forwardBackwardCustom", () => {
       ["forward_backward", 1],
       ["forward_backward", 2],
       ["optim_step", 3],
+    ]);
+  });
+
+  it("cancel() of the returned future stops the call (here: before the backward request)", async () => {
+    const tc = await service.createLoraTrainingClient("Qwen/Qwen3-8B");
+    const data = [makeDatum([1, 2], { target_tokens: [2, 3] })];
+    let lossCalled!: () => void;
+    const inLoss = new Promise<void>((r) => {
+      lossCalled = r;
+    });
+    const custom = tc.forwardBackwardCustom(data, async (_d, lps) => {
+      lossCalled();
+      await new Promise((r) => setTimeout(r, 50));
+      return { loss: 0, grads: lps.map((lp) => lp.map(() => 1)) };
+    });
+    await inLoss;
+    custom.cancel();
+    const err = await custom.result({ timeout: 2000 }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(APIUserAbortError);
+    await tc.optimStep();
+    expect(mock.training.map((e) => [e.endpoint.split("/").pop(), e.seqId])).toEqual([
+      ["forward_backward", 1],
+      ["optim_step", 2],
     ]);
   });
 

@@ -1,6 +1,7 @@
-import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import {
   APITimeoutError,
+  APIUserAbortError,
   BadRequestError,
   TinkerValidationError,
 } from "../../src/client/errors.js";
@@ -97,6 +98,20 @@ describe("SamplingClient", () => {
     expect(b.prompt_logprobs).toBe(true);
     expect(b.num_samples).toBe(1);
     expect((b.sampling_params as { max_tokens: number }).max_tokens).toBe(1);
+  });
+
+  it("computeLogprobs reports the sample's request id and queue states; cancel() stops it", async () => {
+    const sc = await service.createSamplingClient({ baseModel: "Qwen/Qwen3-8B" });
+    mock.pendingPolls = 1_000_000;
+    const f = sc.computeLogprobs([5, 6, 7]);
+    const states: string[] = [];
+    f.on("queueState", (e) => states.push(e.queueState));
+    const id = await f.submitted;
+    expect(f.requestId).toBe(id);
+    await vi.waitFor(() => expect(states).toContain("active"));
+    f.cancel();
+    const err = await f.result({ timeout: 2000 }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(APIUserAbortError);
   });
 
   it("a 429 on submission backs everyone off and resends with the same seq_id", async () => {

@@ -1,6 +1,7 @@
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import {
   APITimeoutError,
+  APIUserAbortError,
   RequestFailedError,
   TinkerValidationError,
 } from "../../src/client/errors.js";
@@ -331,6 +332,18 @@ describe("TrainingClient against a Tinker-like server", () => {
     const res = await sc.sample([1, 2, 3], 1, { maxTokens: 2 });
     expect(res.sequences[0]!.tokens).toEqual([4, 5]);
     expect(mock.server.requestsTo("POST /api/v1/create_sampling_session")).toHaveLength(0);
+  });
+
+  it("saveWeightsAndGetSamplingClient reports its request id; cancel() stops the wait", async () => {
+    const tc = await service.createLoraTrainingClient("Qwen/Qwen3-8B");
+    mock.pendingPolls = 1_000_000;
+    const f = tc.saveWeightsAndGetSamplingClient();
+    const id = await f.submitted;
+    expect(id).toMatch(/./);
+    expect(f.requestId).toBe(id);
+    f.cancel();
+    const err = await f.result({ timeout: 2000 }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(APIUserAbortError);
   });
 
   it("createTrainingClientFromState: weights_info -> create_model -> load_weights when the flag is off", async () => {
