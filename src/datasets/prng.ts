@@ -13,7 +13,7 @@ export class Prng {
   /** @param seed a non-negative safe integer. */
   constructor(seed: number) {
     checkSeed(seed);
-    const next = splitmix32((seed >>> 0) ^ Math.imul(Math.floor(seed / 2 ** 32), 0x9e3779b1));
+    const next = splitmix32(fold53(seed, 0x9e3779b1));
     this.s0 = next();
     this.s1 = next();
     this.s2 = next();
@@ -77,6 +77,11 @@ function splitmix32(seed: number): () => number {
   };
 }
 
+/** A 32-bit word mixing both halves of a safe integer (its high bits scaled by `mul`). */
+function fold53(n: number, mul: number): number {
+  return (n >>> 0) ^ Math.imul(Math.floor(n / 2 ** 32), mul);
+}
+
 function checkSeed(seed: number): void {
   if (!Number.isSafeInteger(seed) || seed < 0) {
     throw new TinkerValidationError(
@@ -89,10 +94,10 @@ function checkSeed(seed: number): void {
 /** A seed derived from `seed` and `parts` (e.g. an epoch or batch index), stable across machines. */
 export function deriveSeed(seed: number, ...parts: number[]): number {
   checkSeed(seed);
-  let h = splitmix32((seed >>> 0) ^ Math.imul(Math.floor(seed / 2 ** 32), 0x9e3779b1))();
+  let h = splitmix32(fold53(seed, 0x9e3779b1))();
   for (const p of parts) {
     checkSeed(p);
-    const hp = splitmix32((p >>> 0) ^ Math.imul(Math.floor(p / 2 ** 32), 0x85ebca6b))();
+    const hp = splitmix32(fold53(p, 0x85ebca6b))();
     h = splitmix32(Math.imul(h, 0x9e3779b1) ^ hp)(); // asymmetric: (1, 2) != (2, 1)
   }
   return h;
