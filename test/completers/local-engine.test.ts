@@ -5,8 +5,8 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { SamplingClient } from "../../src/client/sampling-client.js";
 import { ServiceClient } from "../../src/client/service-client.js";
-import type { LocalServer } from "../../src/local/server/server.js";
 import { TinkerMessageCompleter, TinkerTokenCompleter } from "../../src/completers/tinker.js";
+import type { LocalServer } from "../../src/local/server/server.js";
 import { getRenderer } from "../../src/renderers/registry.js";
 import type { Renderer } from "../../src/renderers/types.js";
 import { loadTokenizer } from "../../src/tokenizers/loader.js";
