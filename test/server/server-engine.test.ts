@@ -223,6 +223,7 @@ describe("local server on the real engine (tiny-bytes)", () => {
         "content-encoding": "zstd",
       });
       expect(r.status).toBe(413);
+      expect(String(r.json.detail)).toMatch(/1048576-byte limit.*maxDecompressedBytes/);
       expect(await new Raw(small.url).healthy()).toBe(true);
     } finally {
       await small.close();

@@ -30,7 +30,7 @@ import type { RouteContext, Router } from "./router.js";
 import type { TinkerService } from "./service.js";
 
 export interface ApiRouteOptions {
-  /** Largest request body accepted, in bytes (after decompression for zstd bodies). */
+  /** Largest request body accepted as sent, in bytes (zstd bodies: before decompression). */
   maxBodyBytes: number;
   /** Largest decompressed size of a zstd body. */
   maxDecompressedBytes: number;

@@ -191,7 +191,7 @@ export async function decodeForwardBackwardBody(
       if (err instanceof ZstdOutputLimitError) {
         throw new HttpError(
           413,
-          `zstd body decompresses to more than ${maxDecompressedBytes} bytes; send smaller batches`,
+          `${err.message}; send smaller batches (split the data into several forward_backward calls) or start the server with a larger limits.maxDecompressedBytes`,
         );
       }
       const why = err instanceof Error ? err.message : String(err);
