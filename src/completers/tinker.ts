@@ -1,5 +1,6 @@
 import { APIResponseValidationError, TinkerValidationError } from "../client/errors.js";
 import type { ModelInput } from "../client/types/model-input.js";
+import type { SampleResponse } from "../client/types/outputs.js";
 import type { SamplingParams } from "../client/types/params.js";
 import type { Message, ParsedResponse, Renderer } from "../renderers/types.js";
 import type {
@@ -42,6 +43,17 @@ function samplingParams(
   return params;
 }
 
+/** The sequence of a one-sample response; a response without one is the server's fault. */
+function onlySequence(res: SampleResponse): SampleResponse["sequences"][number] {
+  const seq = res.sequences[0];
+  if (seq === undefined) {
+    throw new APIResponseValidationError(
+      "the sampler returned no sequences for a request of 1 sample",
+    );
+  }
+  return seq;
+}
+
 /** A {@link TokenCompleter} over a sampling client: one sample per call. */
 export class TinkerTokenCompleter implements TokenCompleter {
   readonly #client: SamplingClientLike;
@@ -53,6 +65,7 @@ export class TinkerTokenCompleter implements TokenCompleter {
     this.#options = { ...options };
   }
 
+  /** Sample one continuation of `modelInput` until `stop` or `maxTokens` (per call, else the default). */
   async complete(
     modelInput: ModelInput,
     stop: StopCondition,
@@ -65,12 +78,7 @@ export class TinkerTokenCompleter implements TokenCompleter {
       1,
       samplingParams(this.#options, stop, maxTokens),
     );
-    const seq = res.sequences[0];
-    if (seq === undefined) {
-      throw new APIResponseValidationError(
-        "the sampler returned no sequences for a request of 1 sample",
-      );
-    }
+    const seq = onlySequence(res);
     return { tokens: seq.tokens, logprobs: seq.logprobs, stopReason: seq.stopReason };
   }
 }
@@ -110,15 +118,11 @@ export class TinkerMessageCompleter implements MessageCompleter {
       1,
       samplingParams(this.#options, stop, this.#options.maxTokens),
     );
-    const seq = res.sequences[0];
-    if (seq === undefined) {
-      throw new APIResponseValidationError(
-        "the sampler returned no sequences for a request of 1 sample",
-      );
-    }
+    const seq = onlySequence(res);
     return this.#renderer.parseResponse(seq.tokens);
   }
 
+  /** The next assistant message (content, thinking, tool calls) for `messages`. */
   async complete(messages: readonly Message[]): Promise<Message> {
     const { message } = await this.completeWithTermination(messages);
     return {
