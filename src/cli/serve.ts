@@ -27,8 +27,8 @@ Options:
                        (default ${join(tinkerCacheDir(), "server")})
   --model-dir <dir>    Serve a Hugging Face style model folder (config.json, *.safetensors,
                        tokenizer.json); repeatable
-  --preset <name>      Serve a built-in model preset; repeatable (default tiny-bytes when no
-                       --model-dir is given)
+  --preset <name>      Serve this built-in model preset; repeatable (default: every preset,
+                       next to the --model-dir models)
   --api-key <key>      Require this key in X-API-Key on every request. Start it with "tml-"
                        (Tinker clients check the prefix). Prefer the TINKER_TS_SERVER_API_KEY
                        environment variable (arguments are visible in the process list)

@@ -719,6 +719,31 @@ describe("local server security", () => {
     );
   });
 
+  it("offers only the presets it was asked for", async () => {
+    const t = await tempDir("server-presets");
+    const s = await startLocalServer({ dataDir: t.dir, presets: ["tiny-bytes"] });
+    try {
+      const api = new Raw(s.url);
+      const caps = await api.get("/api/v1/get_server_capabilities");
+      const names = (caps.json.supported_models as Array<{ model_name: string }>).map(
+        (m) => m.model_name,
+      );
+      expect(names).toEqual(["tiny-bytes"]);
+      const session = String((await api.post("/api/v1/create_session", {})).json.session_id);
+      const r = await api.post("/api/v1/create_model", {
+        session_id: session,
+        model_seq_id: 0,
+        base_model: "tiny-qwen3",
+        lora_config: { rank: 4 },
+      });
+      expect(r.status).toBe(400);
+      expect(String(r.json.detail)).toMatch(/unknown base_model "tiny-qwen3".*serves: tiny-bytes/);
+    } finally {
+      await s.close();
+      await t.cleanup();
+    }
+  });
+
   it("fails a busy port with a hint and leaves no scratch dir behind", async () => {
     const t = await tempDir("server-busy-port");
     const s = await startTestServer(t.dir, new EngineDouble());

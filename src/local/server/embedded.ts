@@ -4,7 +4,7 @@ import { type LocalServer, type LocalServerOptions, startLocalServer } from "./s
 export interface EmbeddedServerOptions {
   /** Default `tinkerCacheDir()/server`. */
   dataDir?: string;
-  /** Default `["tiny-bytes"]` (when no model folders are given). */
+  /** Built-in presets to serve; default all of them (see {@link LocalServerOptions.presets}). */
   presets?: string[];
   modelDirs?: string[];
   /** Suppress the one-line notice on stderr. */

@@ -31,7 +31,10 @@ export interface LocalServerOptions {
   engine?: LocalEngine;
   /** Folders of Hugging Face style models (config.json + safetensors + tokenizer) to serve. */
   modelDirs?: string[];
-  /** Built-in model presets to serve, e.g. `tiny-bytes`, `tiny-qwen3`. */
+  /**
+   * Built-in model presets to serve, e.g. `tiny-bytes`, `tiny-qwen3`. Default: all of them; `[]`
+   * serves none (only `modelDirs`). Ignored when `engine` is given.
+   */
   presets?: string[];
   /** Receives request errors and lifecycle messages. Default: errors to `console.error`. */
   logger?: Pick<Logger, "info" | "warn" | "error">;
@@ -109,14 +112,12 @@ export async function startLocalServer(opts: LocalServerOptions = {}): Promise<L
 
   const ownEngine = opts.engine === undefined;
   // Loaded on demand: a server handed an engine never pulls in the model code.
-  const engine =
-    opts.engine ??
-    (await (
-      await import("./engine-factory.js")
-    ).createDefaultEngine({
-      modelDirs: opts.modelDirs ?? [],
-      presets: opts.presets,
-    }));
+  const { engine, serves } = opts.engine
+    ? { engine: opts.engine, serves: undefined }
+    : await (await import("./engine-factory.js")).createDefaultEngine({
+        modelDirs: opts.modelDirs ?? [],
+        presets: opts.presets,
+      });
   const futures = new FutureStore({ retrievedGraceMs: limits.futureGraceMs ?? 120_000 });
   const service = new TinkerService({
     engine,
@@ -126,6 +127,7 @@ export async function startLocalServer(opts: LocalServerOptions = {}): Promise<L
     seqGapTimeoutMs: limits.seqGapTimeoutMs ?? 60_000,
     samplingConcurrency: limits.samplingConcurrency ?? 16,
     maxQueuedSamples: limits.maxQueuedSamples ?? 10_000,
+    ...(serves ? { serves } : {}),
   });
 
   let baseUrl = "";
