@@ -99,7 +99,7 @@ export class SamplingClient {
   static async create(
     holder: ClientHolder,
     target: SamplingClientTarget,
-    opts: { signal?: AbortSignal } = {},
+    opts: { signal?: AbortSignal; timeout?: number } = {},
   ): Promise<SamplingClient> {
     const { modelPath, baseModel } = target;
     if (modelPath === undefined && baseModel === undefined) {
@@ -122,15 +122,24 @@ export class SamplingClient {
       baseModel,
       modelPath,
     });
-    const res = await holder.http.request({
-      method: "POST",
-      path: "/api/v1/create_sampling_session",
-      json: body,
-      purpose: "session",
-      signal: opts.signal,
-    });
-    const id = requireString(res.json(), "sampling_session_id", res.endpoint);
-    return new SamplingClient(holder, id, target);
+    const call = linkedSignal(
+      [opts.signal],
+      opts.timeout,
+      `create_sampling_session timed out after ${(opts.timeout ?? 0) / 1000} s; pass a larger timeout if the server is busy.`,
+    );
+    try {
+      const res = await holder.http.request({
+        method: "POST",
+        path: "/api/v1/create_sampling_session",
+        json: body,
+        purpose: "session",
+        signal: call.signal,
+      });
+      const id = requireString(res.json(), "sampling_session_id", res.endpoint);
+      return new SamplingClient(holder, id, target);
+    } finally {
+      call.dispose();
+    }
   }
 
   /** The sampling session id (resolves once the session exists). */

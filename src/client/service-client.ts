@@ -81,7 +81,11 @@ export class ServiceClient {
     baseModel: string,
     options: LoraTrainingOptions = {},
   ): Promise<TrainingClient> {
-    const call = linkedSignal([options.signal], options.timeout, "create_model timed out");
+    const call = linkedSignal(
+      [options.signal],
+      options.timeout,
+      `create_model timed out after ${(options.timeout ?? 0) / 1000} s; pass a larger timeout if the server is busy.`,
+    );
     try {
       return await this.createLora(baseModel, { ...options, signal: call.signal });
     } finally {
@@ -167,7 +171,7 @@ export class ServiceClient {
     const call = linkedSignal(
       [options.signal],
       options.timeout,
-      "creating a training client from state timed out",
+      `creating a training client from state timed out after ${(options.timeout ?? 0) / 1000} s; pass a larger timeout if the server is busy.`,
     );
     try {
       return await this.fromStateInner(path, optimizer, { ...options, signal: call.signal });
@@ -247,7 +251,6 @@ export class ServiceClient {
     return SamplingClient.create(this.holder, target, opts);
   }
 
-  /** Checkpoint / training-run / session management (no session is created for it). */
   /** POST a future-kind request, then poll its result (JSON) through `retrieve_future`. */
   private async submitAndPoll(
     submit: () => Promise<HttpResponse>,
@@ -266,6 +269,7 @@ export class ServiceClient {
     });
   }
 
+  /** Checkpoint / training-run / session management (no session is created for it). */
   createRestClient(): RestClient {
     return new RestClient(this.holder);
   }

@@ -195,6 +195,21 @@ describe("SamplingClient", () => {
     expect(err).toBeInstanceOf(APITimeoutError);
   });
 
+  it("timeout bounds createSamplingClient (ServiceClient and TrainingClient)", async () => {
+    await service.sessionId();
+    mock.server.script("POST /api/v1/create_sampling_session", { hang: true }, { hang: true });
+    const err = await service
+      .createSamplingClient({ baseModel: "Qwen/Qwen3-8B" }, { timeout: 100 })
+      .catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(APITimeoutError);
+    expect((err as Error).message).toMatch(/create_sampling_session timed out after 0.1 s/);
+    const tc = await service.createLoraTrainingClient("Qwen/Qwen3-8B");
+    const err2 = await tc
+      .createSamplingClient("tinker://run/sampler_weights/x", { timeout: 100 })
+      .catch((e: unknown) => e);
+    expect(err2).toBeInstanceOf(APITimeoutError);
+  });
+
   it("validates parameters before sending", async () => {
     const sc = await service.createSamplingClient({ baseModel: "Qwen/Qwen3-8B" });
     expect(() => sc.sample([1], 0)).toThrow(/numSamples/);
