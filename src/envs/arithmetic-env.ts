@@ -1,7 +1,13 @@
 import { TinkerValidationError } from "../client/errors.js";
 import { deriveSeed, Prng } from "../datasets/prng.js";
 import type { Message, Renderer } from "../renderers/types.js";
-import { ProblemEnv, type ProblemEnvOptions, ProblemGroupBuilder } from "./problem-env.js";
+import {
+  ProblemEnv,
+  type ProblemEnvOptions,
+  ProblemGroupBuilder,
+  requirePositiveIntegers,
+  scoringOptions,
+} from "./problem-env.js";
 import type { EnvGroupBuilder, RLDataset, RLDatasetBuilder, RLDatasets } from "./types.js";
 
 /**
@@ -66,12 +72,7 @@ export class ArithmeticDataset implements RLDataset {
   readonly options: ArithmeticDatasetOptions;
 
   constructor(options: ArithmeticDatasetOptions) {
-    for (const key of ["batchSize", "groupSize"] as const) {
-      const v = options[key];
-      if (!Number.isInteger(v) || v < 1) {
-        throw new TinkerValidationError(`${key} must be a positive integer, got ${v}`, key);
-      }
-    }
+    requirePositiveIntegers(options, ["batchSize", "groupSize"]);
     this.options = options;
   }
 
@@ -96,13 +97,10 @@ export class ArithmeticDataset implements RLDataset {
         "index",
       );
     }
-    const { renderer, groupSize, includeFewshot, ...rest } = this.options;
+    const { renderer, groupSize, includeFewshot } = this.options;
     const envOptions: ProblemEnvOptions = {
       ...(includeFewshot === false ? {} : { convoPrefix: ArithmeticEnv.standardFewshotPrefix() }),
-      ...(rest.formatCoef !== undefined ? { formatCoef: rest.formatCoef } : {}),
-      ...(rest.requireStopSequenceForFormat !== undefined
-        ? { requireStopSequenceForFormat: rest.requireStopSequenceForFormat }
-        : {}),
+      ...scoringOptions(this.options),
     };
     return this.problems(index).map(
       ([x, y]) =>

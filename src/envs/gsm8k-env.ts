@@ -1,4 +1,3 @@
-import { TinkerValidationError } from "../client/errors.js";
 import {
   Gsm8k,
   type Gsm8kLoadOptions,
@@ -10,7 +9,13 @@ import type { GradeResult, Grader } from "./graders.js";
 import { ListRLDataset } from "./list-dataset.js";
 import { extractBoxed } from "./math-extract.js";
 import { gradeAnswer } from "./math-grading.js";
-import { ProblemEnv, type ProblemEnvOptions, ProblemGroupBuilder } from "./problem-env.js";
+import {
+  ProblemEnv,
+  type ProblemEnvOptions,
+  ProblemGroupBuilder,
+  requirePositiveIntegers,
+  scoringOptions,
+} from "./problem-env.js";
 import type { RLDataset, RLDatasetBuilder, RLDatasets } from "./types.js";
 
 /** The question suffix of the cookbook's math RL env (note the leading space). */
@@ -126,12 +131,7 @@ export class Gsm8kDatasetBuilder implements RLDatasetBuilder {
   readonly options: Gsm8kDatasetBuilderOptions;
 
   constructor(options: Gsm8kDatasetBuilderOptions) {
-    for (const key of ["batchSize", "groupSize"] as const) {
-      const v = options[key];
-      if (!Number.isInteger(v) || v < 1) {
-        throw new TinkerValidationError(`${key} must be a positive integer, got ${v}`, key);
-      }
-    }
+    requirePositiveIntegers(options, ["batchSize", "groupSize"]);
     this.options = options;
   }
 
@@ -143,10 +143,7 @@ export class Gsm8kDatasetBuilder implements RLDatasetBuilder {
         : (o.convoPrefix ?? []);
     return {
       convoPrefix: prefix,
-      ...(o.formatCoef !== undefined ? { formatCoef: o.formatCoef } : {}),
-      ...(o.requireStopSequenceForFormat !== undefined
-        ? { requireStopSequenceForFormat: o.requireStopSequenceForFormat }
-        : {}),
+      ...scoringOptions(o),
       ...(o.questionSuffix !== undefined ? { questionSuffix: o.questionSuffix } : {}),
       ...(o.grader !== undefined ? { grader: o.grader } : {}),
     };

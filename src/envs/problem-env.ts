@@ -26,6 +26,31 @@ export interface ProblemEnvOptions {
   requireStopSequenceForFormat?: boolean;
 }
 
+/** The {@link ProblemEnvOptions} scoring fields of `o` that are set (for forwarding to each env). */
+export function scoringOptions(
+  o: Pick<ProblemEnvOptions, "formatCoef" | "requireStopSequenceForFormat">,
+): ProblemEnvOptions {
+  return {
+    ...(o.formatCoef !== undefined ? { formatCoef: o.formatCoef } : {}),
+    ...(o.requireStopSequenceForFormat !== undefined
+      ? { requireStopSequenceForFormat: o.requireStopSequenceForFormat }
+      : {}),
+  };
+}
+
+/** Throw a {@link TinkerValidationError} naming each of `keys` of `o` that is not a positive integer. */
+export function requirePositiveIntegers<K extends string>(
+  o: Readonly<Record<K, number>>,
+  keys: readonly K[],
+): void {
+  for (const key of keys) {
+    const v = o[key];
+    if (!Number.isInteger(v) || v < 1) {
+      throw new TinkerValidationError(`${key} must be a positive integer, got ${v}`, key);
+    }
+  }
+}
+
 /**
  * A single-turn question/answer environment. Subclasses say what the question is and how to check a
  * response; the reward is the cookbook's

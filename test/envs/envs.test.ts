@@ -190,6 +190,27 @@ describe("Gsm8kDatasetBuilder", () => {
     expect(() => new Gsm8kDatasetBuilder({ renderer: qwen, batchSize: 0, groupSize: 1 })).toThrow(
       /batchSize must be a positive integer/,
     );
+    expect(() => new Gsm8kDatasetBuilder({ renderer: qwen, batchSize: 2, groupSize: 1.5 })).toThrow(
+      /groupSize must be a positive integer, got 1.5/,
+    );
+  });
+
+  it("forwards the scoring options to every env, for GSM8K and arithmetic alike", async () => {
+    const scoring = { formatCoef: 0.5, requireStopSequenceForFormat: false };
+    const gsm = new Gsm8kDatasetBuilder({ renderer: qwen, batchSize: 1, groupSize: 2, ...scoring });
+    const gsmEnvs = (await gsm
+      .datasetFor([{ index: 0, question: "q", solution: "#### 1", answer: "1" }], "train")
+      .getBatch(0)[0]!
+      .makeEnvs()) as Gsm8kEnv[];
+    const arith = new ArithmeticDataset({ renderer: qwen, batchSize: 1, groupSize: 2, ...scoring });
+    const arithEnvs = (await arith.getBatch(0)[0]!.makeEnvs()) as ArithmeticEnv[];
+    for (const env of [...gsmEnvs, ...arithEnvs]) {
+      expect(env.formatCoef).toBe(0.5);
+      expect(env.requireStopSequenceForFormat).toBe(false);
+    }
+    expect(() => new ArithmeticDataset({ renderer: qwen, batchSize: 1, groupSize: 0 })).toThrow(
+      /groupSize must be a positive integer, got 0/,
+    );
   });
 });
 
