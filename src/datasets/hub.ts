@@ -1,6 +1,11 @@
 import { open, readFile, stat } from "node:fs/promises";
 import { join } from "node:path";
-import { APIConnectionError, APIStatusError, TinkerValidationError } from "../client/errors.js";
+import {
+  APIConnectionError,
+  APIResponseValidationError,
+  APIStatusError,
+  TinkerValidationError,
+} from "../client/errors.js";
 import { tinkerCacheDir, writeFileAtomic, writeJsonAtomic } from "../local/fs/atomic.js";
 import {
   DatasetFormatError,
@@ -423,7 +428,15 @@ async function syncFromDatasetsServer(
       request: `GET ${url}`,
     });
   }
-  const body = (await res.json()) as ParquetListing;
+  let body: ParquetListing;
+  try {
+    body = (await res.json()) as ParquetListing;
+  } catch (err) {
+    throw new APIResponseValidationError(
+      `${target}: the datasets-server answered with invalid JSON; check datasetsServerUrl`,
+      { request: `GET ${url}`, cause: err },
+    );
+  }
   const entries = (body.parquet_files ?? []).filter(
     (f) =>
       f.url !== undefined &&

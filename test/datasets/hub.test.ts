@@ -5,7 +5,11 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parquetWriteBuffer } from "hyparquet-writer";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { APIConnectionError, APIStatusError } from "../../src/client/errors.js";
+import {
+  APIConnectionError,
+  APIResponseValidationError,
+  APIStatusError,
+} from "../../src/client/errors.js";
 import { DatasetFormatError, DatasetNotFoundError } from "../../src/datasets/errors.js";
 import { Gsm8k } from "../../src/datasets/gsm8k.js";
 import { loadHubDataset, selectDataFiles } from "../../src/datasets/hub.js";
@@ -220,6 +224,25 @@ describe("loadHubDataset against a local hub", () => {
     expect(ds.source).toBe("datasets-server");
     expect(ds.rows).toEqual([{ q: "a" }, { q: "b" }, { q: "c" }]);
     expect(hub.log.some((l) => l.startsWith("GET /parquet?dataset=acme%2Fscripted"))).toBe(true);
+  });
+
+  it("a datasets-server answer that is not JSON is an APIResponseValidationError keeping its cause", async () => {
+    const garbling: typeof fetch = async (input, init) =>
+      String(input).includes("/parquet?")
+        ? new Response("<html>proxy error</html>", { status: 200 })
+        : fetch(input, init);
+    const err = await loadHubDataset({
+      repo: "acme/scripted",
+      config: "default",
+      split: "train",
+      fetch: garbling,
+      ...opts("f2"),
+    }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(APIResponseValidationError);
+    expect((err as Error).message).toMatch(
+      /"acme\/scripted".*invalid JSON; check datasetsServerUrl/,
+    );
+    expect((err as Error).cause).toBeInstanceOf(SyntaxError);
   });
 
   it("offline: reads the cache and never touches the network", async () => {
