@@ -1,3 +1,4 @@
+import { toWire } from "../../client/wire/responses.js";
 import {
   decodeForwardBackwardBody,
   encodeFutureResult,
@@ -47,13 +48,7 @@ export function addApiRoutes(router: Router, service: TinkerService, opts: ApiRo
   const json = async (ctx: RouteContext): Promise<unknown> =>
     parseJsonBody(await readBody(ctx.req, opts.maxBodyBytes));
   const future = (ctx: RouteContext, requestId: string, modelId?: string): void =>
-    sendJson(
-      ctx.res,
-      200,
-      modelId === undefined
-        ? { request_id: requestId }
-        : { request_id: requestId, model_id: modelId },
-    );
+    sendJson(ctx.res, 200, toWire.future({ requestId, modelId }));
 
   router
     .add({
@@ -95,7 +90,7 @@ export function addApiRoutes(router: Router, service: TinkerService, opts: ApiRo
       pattern: "session_heartbeat",
       handler: async (ctx) => {
         service.heartbeat(parseSessionRef(await json(ctx)).sessionId);
-        sendJson(ctx.res, 200, { type: "session_heartbeat" });
+        sendJson(ctx.res, 200, toWire.sessionHeartbeat());
       },
     })
     .add({
@@ -204,7 +199,7 @@ export function addApiRoutes(router: Router, service: TinkerService, opts: ApiRo
       pattern: "create_sampling_session",
       handler: async (ctx) => {
         const id = await service.createSamplingSession(parseCreateSamplingSession(await json(ctx)));
-        sendJson(ctx.res, 200, { sampling_session_id: id, type: "create_sampling_session" });
+        sendJson(ctx.res, 200, toWire.createSamplingSession({ samplingSessionId: id }));
       },
     })
     .add({
@@ -225,7 +220,7 @@ export function addApiRoutes(router: Router, service: TinkerService, opts: ApiRo
       pattern: "telemetry",
       handler: async (ctx) => {
         await readBody(ctx.req, opts.maxBodyBytes); // accepted and dropped: nothing leaves this machine
-        sendJson(ctx.res, 200, { status: "accepted" });
+        sendJson(ctx.res, 200, toWire.telemetry());
       },
     })
     .add({
@@ -286,16 +281,24 @@ async function retrieveFuture(
     );
   }
   if (state.status === "pending") {
-    sendJson(ctx.res, 200, {
-      type: "try_again",
-      request_id: input.requestId,
-      queue_state: "active",
-    });
+    sendJson(
+      ctx.res,
+      200,
+      toWire.tryAgain({
+        requestId: input.requestId,
+        queueState: "active",
+        queueStateReason: undefined,
+      }),
+    );
     return;
   }
   if (state.status === "failed") {
     futures.markRetrieved(input.requestId);
-    sendJson(ctx.res, 200, { error: state.failure.message, category: state.failure.category });
+    sendJson(
+      ctx.res,
+      200,
+      toWire.requestFailed({ error: state.failure.message, category: state.failure.category }),
+    );
     return;
   }
   const protobuf = acceptsProtobuf(ctx.req) && state.result.kind !== "json";
@@ -304,10 +307,7 @@ async function retrieveFuture(
     encodeFutureResult(state.result, protobuf),
   );
   if (input.allowMetadataOnly && bytes.byteLength > opts.inlineResultBytes) {
-    sendJson(ctx.res, 200, {
-      status: "complete_metadata",
-      response_payload_size: bytes.byteLength,
-    });
+    sendJson(ctx.res, 200, toWire.completeMetadata(bytes.byteLength));
     return;
   }
   futures.markRetrieved(input.requestId);
