@@ -342,41 +342,30 @@ async function syncToCache(
       listing.map((f) => f.path),
     );
   }
-  const previous = new Map((cached?.files ?? []).map((f) => [f.path, f]));
-  const files: ManifestFile[] = [];
-  let downloaded = false;
-  for (const path of selected) {
-    const oid = oids.get(path)!;
-    const local = join("files", safeRelative(path));
-    const prev = previous.get(path);
-    if (prev?.oid === oid && (await exists(join(dir, local)))) {
-      files.push(prev);
-      continue;
-    }
-    const blob = await hubCall(`downloading ${path} of ${target}`, () =>
-      import("@huggingface/hub").then((hub) =>
-        hub.downloadFile({ repo, path, revision, ...common }),
-      ),
-    );
-    if (blob === null) throw new DatasetNotFoundError(`${target}: file ${path} vanished`, "split");
-    await hubCall(`downloading ${path} of ${target}`, () =>
-      writeFileAtomic(join(dir, local), blob.stream() as unknown as AsyncIterable<Uint8Array>),
-    );
-    downloaded = true;
-    files.push({ path, oid, local });
-  }
-  return {
-    manifest: {
-      version: 1,
-      repo: opts.repo,
-      config: opts.config ?? null,
-      split: opts.split,
-      revision,
-      source: "repo",
-      files,
-    },
-    downloaded,
-  };
+  const { files, downloaded } = await syncFiles(
+    dir,
+    cached,
+    selected.map((path) => ({
+      path,
+      oid: oids.get(path)!,
+      local: join("files", safeRelative(path)),
+      download: async (dest) => {
+        const what = `downloading ${path} of ${target}`;
+        const blob = await hubCall(what, () =>
+          import("@huggingface/hub").then((hub) =>
+            hub.downloadFile({ repo, path, revision, ...common }),
+          ),
+        );
+        if (blob === null) {
+          throw new DatasetNotFoundError(`${target}: file ${path} vanished`, "split");
+        }
+        await hubCall(what, () =>
+          writeFileAtomic(dest, blob.stream() as unknown as AsyncIterable<Uint8Array>),
+        );
+      },
+    })),
+  );
+  return { manifest: manifestOf(opts, revision, "repo", files), downloaded };
 }
 
 interface ParquetListing {
@@ -449,41 +438,82 @@ async function syncFromDatasetsServer(
       "split",
     );
   }
+  const { files, downloaded } = await syncFiles(
+    dir,
+    cached,
+    entries.map((e) => {
+      const name = e.filename ?? e.url!.split("/").pop()!;
+      const path = `${e.config ?? "default"}/${e.split}/${name}`;
+      return {
+        path,
+        oid: `${e.url}#${e.size ?? ""}`,
+        local: join("parquet", safeRelative(path)),
+        download: async (dest: string) => {
+          const file = await hubCall(`downloading ${name} of ${target}`, async () => {
+            const r = await doFetch(e.url!, { headers });
+            if (!r.ok) {
+              throw APIStatusError.fromResponse(r.status, await r.text(), {
+                request: `GET ${e.url}`,
+              });
+            }
+            return new Uint8Array(await r.arrayBuffer());
+          });
+          await writeFileAtomic(dest, file);
+        },
+      };
+    }),
+  );
+  files.sort((a, b) => a.path.localeCompare(b.path));
+  return {
+    manifest: manifestOf(opts, opts.revision ?? "main", "datasets-server", files),
+    downloaded,
+  };
+}
+
+/** A data file the split needs: its content id, its place in the cache, and how to fetch it. */
+interface WantedFile {
+  path: string;
+  oid: string;
+  local: string;
+  download(dest: string): Promise<void>;
+}
+
+/** Keep the cached files whose content id is unchanged and download the others, in order. */
+async function syncFiles(
+  dir: string,
+  cached: Manifest | null,
+  wanted: readonly WantedFile[],
+): Promise<{ files: ManifestFile[]; downloaded: boolean }> {
   const previous = new Map((cached?.files ?? []).map((f) => [f.path, f]));
   const files: ManifestFile[] = [];
   let downloaded = false;
-  for (const e of entries) {
-    const name = e.filename ?? e.url!.split("/").pop()!;
-    const path = `${e.config ?? "default"}/${e.split}/${name}`;
-    const oid = `${e.url}#${e.size ?? ""}`;
-    const local = join("parquet", safeRelative(path));
-    const prev = previous.get(path);
-    if (prev?.oid === oid && (await exists(join(dir, local)))) {
+  for (const w of wanted) {
+    const prev = previous.get(w.path);
+    if (prev?.oid === w.oid && (await exists(join(dir, w.local)))) {
       files.push(prev);
       continue;
     }
-    const file = await hubCall(`downloading ${name} of ${target}`, async () => {
-      const r = await doFetch(e.url!, { headers });
-      if (!r.ok)
-        throw APIStatusError.fromResponse(r.status, await r.text(), { request: `GET ${e.url}` });
-      return new Uint8Array(await r.arrayBuffer());
-    });
-    await writeFileAtomic(join(dir, local), file);
+    await w.download(join(dir, w.local));
     downloaded = true;
-    files.push({ path, oid, local });
+    files.push({ path: w.path, oid: w.oid, local: w.local });
   }
-  files.sort((a, b) => a.path.localeCompare(b.path));
+  return { files, downloaded };
+}
+
+function manifestOf(
+  opts: HubDatasetOptions,
+  revision: string,
+  source: Manifest["source"],
+  files: ManifestFile[],
+): Manifest {
   return {
-    manifest: {
-      version: 1,
-      repo: opts.repo,
-      config: opts.config ?? null,
-      split: opts.split,
-      revision: opts.revision ?? "main",
-      source: "datasets-server",
-      files,
-    },
-    downloaded,
+    version: 1,
+    repo: opts.repo,
+    config: opts.config ?? null,
+    split: opts.split,
+    revision,
+    source,
+    files,
   };
 }
 
