@@ -33,6 +33,7 @@ export function unregisterRenderer(name: string): boolean {
   return custom.delete(name);
 }
 
+/** Whether a custom renderer is registered under `name` (built-ins are not counted). */
 export function isRendererRegistered(name: string): boolean {
   return custom.has(name);
 }
