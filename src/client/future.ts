@@ -153,7 +153,7 @@ export async function pollFuture(ctx: PollContext, req: PollRequest): Promise<Fu
         if (status === 410) {
           throw new FutureExpiredError(
             `${req.requestType} request ${req.requestId}: the server's promise expired (410). Submit the request again.`,
-            { request: endpoint, body: err.body },
+            { request: endpoint, body: err.body, cause: err },
           );
         }
         throw withMessage(
@@ -215,13 +215,10 @@ function normalizeCategory(c: unknown): RequestFailureCategory {
   return c === "user" || c === "server" ? c : "unknown";
 }
 
+/** Give a poll's status error a message naming the request (class, status, body and stack kept). */
 function withMessage(err: APIStatusError, message: string): APIStatusError {
-  const out = APIStatusError.fromResponse(err.status, err.body, {
-    headers: { ...err.headers },
-    ...(err.request ? { request: err.request } : {}),
-  });
-  out.message = message;
-  return out;
+  err.message = message;
+  return err;
 }
 
 function notifyQueueState(ctx: PollContext, req: PollRequest, body: unknown): void {

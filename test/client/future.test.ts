@@ -212,7 +212,9 @@ describe("retrieve_future polling table", () => {
 
   it("410 rejects with FutureExpiredError", async () => {
     server.on(ROUTE, () => ({ status: 410, json: { detail: "promise expired" } }));
-    await expect(poll()).rejects.toBeInstanceOf(FutureExpiredError);
+    const err = await poll().catch((e) => e);
+    expect(err).toBeInstanceOf(FutureExpiredError);
+    expect(((err as Error).cause as APIStatusError).status).toBe(410);
   });
 
   it("other 4xx are fatal with the status class", async () => {
@@ -220,6 +222,7 @@ describe("retrieve_future polling table", () => {
     const err = await poll().catch((e) => e);
     expect(err).toBeInstanceOf(NotFoundError);
     expect((err as Error).message).toMatch(/submit it again/);
+    expect((err as NotFoundError).body).toEqual({ detail: "Future not found" });
     expect(server.requests).toHaveLength(1);
   });
 
