@@ -143,6 +143,13 @@ function requireFields<T>(value: unknown, fields: readonly string[], endpoint: s
   return camelize(value) as T;
 }
 
+/** The per-call fields of a request: the caller's signal and timeout. */
+function perCall(opts: RestCallOptions): Pick<HttpRequest, "signal" | "timeoutMs"> {
+  return opts.timeout === undefined
+    ? { signal: opts.signal }
+    : { signal: opts.signal, timeoutMs: opts.timeout };
+}
+
 function checkLimit(name: string, v: number): void {
   if (!Number.isInteger(v) || v < 0) {
     throw new TinkerValidationError(`${name} must be a non-negative integer, got ${v}`, name);
@@ -177,13 +184,13 @@ export class RestClient {
     const res = await this.call(what, {
       method: "GET",
       path,
-      signal: opts.signal,
-      ...(opts.timeout !== undefined ? { timeoutMs: opts.timeout } : {}),
+      ...perCall(opts),
       ...(query ? { query } : {}),
     });
     return requireFields<T>(res.json(), required, res.endpoint);
   }
 
+  /** One training run by id. */
   async getTrainingRun(
     trainingRunId: string,
     opts: RestCallOptions & { accessScope?: AccessScope } = {},
@@ -199,6 +206,7 @@ export class RestClient {
     );
   }
 
+  /** The training run a `tinker://` path belongs to. */
   async getTrainingRunByTinkerPath(
     path: string,
     opts: RestCallOptions & { accessScope?: AccessScope } = {},
@@ -206,6 +214,7 @@ export class RestClient {
     return this.getTrainingRun(parseTinkerPath(path).trainingRunId, opts);
   }
 
+  /** Base model and LoRA settings of a checkpoint (`apiKey`: a token for another account's). */
   async getWeightsInfoByTinkerPath(
     path: string,
     opts: RestCallOptions & { apiKey?: string } = {},
@@ -215,13 +224,13 @@ export class RestClient {
       method: "POST",
       path: "/api/v1/weights_info",
       json: bodies.weightsInfoBody(path),
-      signal: opts.signal,
-      ...(opts.timeout !== undefined ? { timeoutMs: opts.timeout } : {}),
+      ...perCall(opts),
       ...(opts.apiKey ? { apiKey: opts.apiKey } : {}),
     });
     return requireFields<WeightsInfo>(res.json(), ["base_model", "is_lora"], res.endpoint);
   }
 
+  /** Training runs, newest first, one page (`limit` default 20). */
   async listTrainingRuns(
     opts: RestCallOptions & {
       limit?: number;
@@ -242,6 +251,7 @@ export class RestClient {
     });
   }
 
+  /** Every checkpoint of one training run. */
   async listCheckpoints(
     trainingRunId: string,
     opts: RestCallOptions = {},
@@ -254,6 +264,7 @@ export class RestClient {
     );
   }
 
+  /** Checkpoints across all runs of this account, one page (`limit` default 100). */
   async listUserCheckpoints(
     opts: RestCallOptions & { limit?: number; offset?: number } = {},
   ): Promise<CheckpointsList> {
@@ -289,8 +300,7 @@ export class RestClient {
               accept: "application/json",
               acceptRedirect: true,
               purpose: "rest",
-              signal: opts.signal,
-              ...(opts.timeout !== undefined ? { timeoutMs: opts.timeout } : {}),
+              ...perCall(opts),
               retryStatus: (s) => s !== 503 && (s === 408 || s === 409 || s === 429 || s >= 500),
             });
             if (res.status >= 300 && res.status < 400) {
@@ -331,6 +341,7 @@ export class RestClient {
     );
   }
 
+  /** `getCheckpointArchiveUrl` for a `tinker://` checkpoint path. */
   async getCheckpointArchiveUrlFromTinkerPath(
     path: string,
     opts: RestCallOptions = {},
@@ -339,6 +350,7 @@ export class RestClient {
     return this.getCheckpointArchiveUrl(p.trainingRunId, p.checkpointId, opts);
   }
 
+  /** Delete one checkpoint (`checkpointId` is `weights/<name>` or `sampler_weights/<name>`). */
   async deleteCheckpoint(
     trainingRunId: string,
     checkpointId: string,
@@ -347,11 +359,11 @@ export class RestClient {
     await this.call("delete_checkpoint", {
       method: "DELETE",
       path: `/api/v1/training_runs/${trainingRunId}/checkpoints/${checkpointId}`,
-      signal: opts.signal,
-      ...(opts.timeout !== undefined ? { timeoutMs: opts.timeout } : {}),
+      ...perCall(opts),
     });
   }
 
+  /** `deleteCheckpoint` for a `tinker://` checkpoint path. */
   async deleteCheckpointFromTinkerPath(path: string, opts: RestCallOptions = {}): Promise<void> {
     const p = parseTinkerPath(path);
     return this.deleteCheckpoint(p.trainingRunId, p.checkpointId, opts);
@@ -363,8 +375,7 @@ export class RestClient {
     await this.call("publish_checkpoint", {
       method: "POST",
       path: `/api/v1/training_runs/${p.trainingRunId}/checkpoints/${p.checkpointId}/publish`,
-      signal: opts.signal,
-      ...(opts.timeout !== undefined ? { timeoutMs: opts.timeout } : {}),
+      ...perCall(opts),
     });
   }
 
@@ -374,8 +385,7 @@ export class RestClient {
     await this.call("unpublish_checkpoint", {
       method: "DELETE",
       path: `/api/v1/training_runs/${p.trainingRunId}/checkpoints/${p.checkpointId}/publish`,
-      signal: opts.signal,
-      ...(opts.timeout !== undefined ? { timeoutMs: opts.timeout } : {}),
+      ...perCall(opts),
     });
   }
 
@@ -396,11 +406,11 @@ export class RestClient {
       method: "PUT",
       path: `/api/v1/training_runs/${p.trainingRunId}/checkpoints/${p.checkpointId}/ttl`,
       json: bodies.setTtlBody(ttlSeconds),
-      signal: opts.signal,
-      ...(opts.timeout !== undefined ? { timeoutMs: opts.timeout } : {}),
+      ...perCall(opts),
     });
   }
 
+  /** The training runs and samplers of one session. */
   async getSession(
     sessionId: string,
     opts: RestCallOptions & { accessScope?: AccessScope } = {},
@@ -431,6 +441,7 @@ export class RestClient {
     });
   }
 
+  /** Move a session into a project. */
   async assignSessionProject(
     sessionId: string,
     projectId: string,
@@ -440,8 +451,7 @@ export class RestClient {
       method: "PUT",
       path: `/api/v1/sessions/${sessionId}/project`,
       json: bodies.assignSessionProjectBody(projectId),
-      signal: opts.signal,
-      ...(opts.timeout !== undefined ? { timeoutMs: opts.timeout } : {}),
+      ...perCall(opts),
     });
   }
 
@@ -464,6 +474,7 @@ export class RestClient {
     }
   }
 
+  /** What the server knows about one sampler. */
   async getSampler(samplerId: string, opts: RestCallOptions = {}): Promise<SamplerDetails> {
     return this.getJson(
       "get_sampler",
