@@ -43,10 +43,3 @@ export function dirNameToId(name: string): string {
     .replace(/%u([0-9a-f]+)/g, (_, h: string) => String.fromCodePoint(Number.parseInt(h, 16)))
     .replace(/%([0-9A-F]{2})/g, (_, h: string) => String.fromCharCode(Number.parseInt(h, 16)));
 }
-
-const ID = /^[A-Za-z0-9_.:-]{1,200}$/;
-
-/** Ids we issue are `[A-Za-z0-9_.:-]`; anything else can only be unknown. */
-export function isPlausibleId(id: string): boolean {
-  return ID.test(id);
-}
