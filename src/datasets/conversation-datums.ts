@@ -45,10 +45,12 @@ export class ConversationDatumDataset {
     return this.batches.length;
   }
 
+  /** Use the seeded order of `epoch` for the following {@link getBatch} calls. */
   setEpoch(epoch: number): void {
     this.batches.setEpoch(epoch);
   }
 
+  /** Batch `index` of the current epoch, rendered into datums. */
   getBatch(index: number): Datum[] {
     return this.batches.getBatch(index).map((c) => renderDatum(c, this.render));
   }

@@ -15,6 +15,7 @@ export interface Gsm8kProblem {
   readonly answer: string;
 }
 
+/** The GSM8K splits: `train` (7,473 problems) and `test` (1,319). */
 export type Gsm8kSplit = "train" | "test";
 
 /** Options of {@link Gsm8k.load}. */
@@ -58,10 +59,16 @@ export class Gsm8k {
     this.source = source;
   }
 
+  /** Number of problems loaded. */
   get length(): number {
     return this.problems.length;
   }
 
+  /**
+   * Load one split from `options.path` (JSONL) or, without a path, from the hub.
+   * @throws TinkerValidationError for an unknown split; DatasetFormatError for a malformed row
+   *   (unless `onBadRow: "skip"`); DatasetNotFoundError / API errors from the hub.
+   */
   static async load(options: Gsm8kLoadOptions): Promise<Gsm8k> {
     if (options.split !== "train" && options.split !== "test") {
       throw new TinkerValidationError(

@@ -76,6 +76,7 @@ export class ArithmeticDataset implements RLDataset {
     this.options = options;
   }
 
+  /** Number of batches (`nBatches`). */
   get length(): number {
     return this.options.nBatches ?? 100;
   }
@@ -90,6 +91,7 @@ export class ArithmeticDataset implements RLDataset {
     ]);
   }
 
+  /** `batchSize` groups of `groupSize` envs on the problems of batch `index`. */
   getBatch(index: number): EnvGroupBuilder[] {
     if (!Number.isInteger(index) || index < 0 || index >= this.length) {
       throw new TinkerValidationError(

@@ -30,10 +30,12 @@ export class ListRLDataset<T> implements RLDataset {
     numBatches(rows.length, options.batchSize); // validates batchSize
   }
 
+  /** Number of batches, `ceil(rows / batchSize)`. */
   get length(): number {
     return numBatches(this.rows.length, this.batchSize, false);
   }
 
+  /** The env groups of the rows of batch `index`. */
   getBatch(index: number): EnvGroupBuilder[] {
     if (!Number.isInteger(index) || index < 0 || index >= this.length) {
       throw new TinkerValidationError(

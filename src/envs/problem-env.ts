@@ -90,6 +90,7 @@ export abstract class ProblemEnv implements Env {
   /** The reference answer, for logs. */
   abstract getReferenceAnswer(): string;
 
+  /** The renderer's stop sequences. */
   get stopCondition(): StopCondition {
     return this.renderer.getStopSequences();
   }
@@ -99,6 +100,7 @@ export abstract class ProblemEnv implements Env {
     return [...this.convoPrefix, { role: "user", content: this.getQuestion() }];
   }
 
+  /** The generation prompt for {@link conversation}. */
   async initialObservation(): Promise<InitialObservation> {
     return {
       observation: this.renderer.buildGenerationPrompt(this.conversation()),
@@ -106,6 +108,7 @@ export abstract class ProblemEnv implements Env {
     };
   }
 
+  /** Parse the sampled tokens, score them (see the class comment) and end the episode. */
   async step(action: Action): Promise<StepResult> {
     const { message, termination } = this.renderer.parseResponse(action);
     const content = getTextContent(message);
@@ -153,14 +156,17 @@ export class ProblemGroupBuilder implements EnvGroupBuilder {
     this.datasetName = datasetName;
   }
 
+  /** `numEnvs` fresh envs. */
   async makeEnvs(): Promise<Env[]> {
     return Array.from({ length: this.numEnvs }, () => this.makeEnv());
   }
 
+  /** Zero for every trajectory. */
   async computeGroupRewards(trajectories: readonly Trajectory[]): Promise<GroupReward[]> {
     return trajectories.map(() => ({ reward: 0, metrics: {} }));
   }
 
+  /** `[datasetName]`. */
   loggingTags(): string[] {
     return [this.datasetName];
   }
