@@ -13,6 +13,10 @@ describe("Prng", () => {
     ]);
     expect(permutation(10, 42)).toEqual([3, 7, 4, 8, 2, 0, 9, 6, 5, 1]);
     expect(permutation(10, 0)).toEqual([6, 3, 5, 8, 0, 7, 1, 9, 2, 4]);
+    // deriveSeed orders every epoch's shuffle: pinned too, including seeds above 2^32.
+    expect([deriveSeed(0, 1), deriveSeed(7, 2 ** 40, 3), deriveSeed(2 ** 40 + 9)]).toEqual([
+      1871649650, 1477962388, 2980315914,
+    ]);
   });
 
   it("same seed, same stream; different seeds, different streams", () => {
