@@ -1,5 +1,5 @@
 import { createReadStream } from "node:fs";
-import { access } from "node:fs/promises";
+import { stat } from "node:fs/promises";
 import { createInterface } from "node:readline";
 import { TinkerValidationError } from "../client/errors.js";
 import { DatasetFormatError, type OnBadRow, type SkippedRow } from "./errors.js";
@@ -44,12 +44,18 @@ export class JsonlStream<T> implements AsyncIterable<JsonlRow<T>> {
   }
 
   async *[Symbol.asyncIterator](): AsyncIterator<JsonlRow<T>> {
-    await access(this.path).catch((err: NodeJS.ErrnoException) => {
+    const info = await stat(this.path).catch((err: NodeJS.ErrnoException) => {
       throw new TinkerValidationError(
         `cannot read JSONL file ${this.path}: ${err.code ?? err.message} (check the path and its permissions)`,
         "path",
       );
     });
+    if (!info.isFile()) {
+      throw new TinkerValidationError(
+        `cannot read JSONL file ${this.path}: it is not a file (pass the path of a .jsonl file)`,
+        "path",
+      );
+    }
     const parse = this.options.parse ?? ((v: unknown) => v as T);
     const skip = this.options.onBadRow === "skip";
     const keep = this.options.keepSkipped ?? 100;

@@ -50,6 +50,9 @@ describe("readJsonlStream", () => {
   it("a missing file is a validation error naming the path", async () => {
     await expect(readJsonl("/nonexistent/x.jsonl")).rejects.toThrow(TinkerValidationError);
     await expect(readJsonl("/nonexistent/x.jsonl")).rejects.toThrow(/x\.jsonl: ENOENT/);
+    const dir = await mkdtemp(join(tmpdir(), "tinker-ds-"));
+    await expect(readJsonl(dir)).rejects.toThrow(TinkerValidationError);
+    await expect(readJsonl(dir)).rejects.toThrow(/it is not a file/);
   });
 
   it("streams a large file without loading it whole and can stop early", async () => {
