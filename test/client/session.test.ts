@@ -241,7 +241,11 @@ describe("session bootstrap", () => {
       logLevel: "off",
       env: {},
     });
-    await expect(bad.getServerCapabilities()).rejects.toThrow(/credential command/);
+    const err = await bad.getServerCapabilities().catch((e: unknown) => e);
+    expect((err as Error).message).toMatch(
+      /credential command .* failed: .*prints your Tinker API key/,
+    );
+    expect((err as Error).cause).toBeInstanceOf(Error);
     await bad.close();
   });
 

@@ -12,7 +12,9 @@ export function runCredentialCommand(cmd: string, timeoutMs = 30_000): Promise<s
       if (err) {
         reject(
           new TinkerError(
-            `The credential command (TINKER_CREDENTIAL_CMD) failed: ${err.message.split("\n")[0]}`,
+            `The credential command (TINKER_CREDENTIAL_CMD) failed: ${err.message.split("\n")[0]}. ` +
+              "Run it in a shell to check that it prints your Tinker API key.",
+            { cause: err },
           ),
         );
         return;

@@ -1,32 +1,31 @@
 import { TinkerError } from "../errors.js";
 import type { Logger } from "./logger.js";
 
-/** Seconds-since-epoch `exp` claim of a JWT, read without verifying the signature. */
-export function jwtExpiry(token: string): number | undefined {
+/** The claims of a JWT, decoded without verifying the signature; `undefined` if not a JWT. */
+function decodeClaims(token: string): Record<string, unknown> | undefined {
   const payload = token.split(".")[1];
   if (payload === undefined) return undefined;
   try {
-    const claims = JSON.parse(Buffer.from(payload, "base64url").toString("utf8")) as {
-      exp?: unknown;
-    };
-    return typeof claims.exp === "number" ? claims.exp : undefined;
+    const claims: unknown = JSON.parse(Buffer.from(payload, "base64url").toString("utf8"));
+    return claims !== null && typeof claims === "object" && !Array.isArray(claims)
+      ? (claims as Record<string, unknown>)
+      : undefined;
   } catch {
     return undefined;
   }
 }
 
+/** Seconds-since-epoch `exp` claim of a JWT, read without verifying the signature. */
+export function jwtExpiry(token: string): number | undefined {
+  const exp = decodeClaims(token)?.exp;
+  return typeof exp === "number" ? exp : undefined;
+}
+
 /** Claims of a JWT (no signature check), e.g. for `whoami`. */
 export function jwtClaims(token: string): Record<string, unknown> {
-  const payload = token.split(".")[1];
-  if (payload === undefined) throw new TinkerError("The credential is not a JWT.");
-  try {
-    return JSON.parse(Buffer.from(payload, "base64url").toString("utf8")) as Record<
-      string,
-      unknown
-    >;
-  } catch {
-    throw new TinkerError("The credential is not a decodable JWT.");
-  }
+  const claims = decodeClaims(token);
+  if (claims === undefined) throw new TinkerError("The credential is not a decodable JWT.");
+  return claims;
 }
 
 export interface JwtManagerOptions {
