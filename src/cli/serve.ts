@@ -76,12 +76,19 @@ export const serveCommand: Subcommand = {
         error: (m: string) => process.stderr.write(`error: ${m}\n`),
       },
     });
-    const caps = (await (
-      await fetch(`${server.url}/api/v1/get_server_capabilities`, {
-        headers: apiKey ? { "x-api-key": apiKey } : {},
-      })
-    ).json()) as { supported_models?: Array<{ model_name: string }> };
-    const models = (caps.supported_models ?? []).map((m) => m.model_name).join(", ");
+    let models: string;
+    try {
+      const caps = (await (
+        await fetch(`${server.url}/api/v1/get_server_capabilities`, {
+          headers: apiKey ? { "x-api-key": apiKey } : {},
+        })
+      ).json()) as { supported_models?: Array<{ model_name: string }> };
+      models = (caps.supported_models ?? []).map((m) => m.model_name).join(", ");
+    } catch (err) {
+      // A listening server would keep the process alive after the error is reported.
+      await server.close();
+      throw err;
+    }
     process.stdout.write(
       [
         `tinker-ts server listening on ${server.url}`,

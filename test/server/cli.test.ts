@@ -3,6 +3,7 @@ import { fileURLToPath } from "node:url";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { runCli } from "../../src/cli/main.js";
 import { TINKER_TS_VERSION } from "../../src/client/core/version.js";
+import { tempDir } from "./helpers.js";
 
 const MAIN = fileURLToPath(new URL("../../src/cli/main.ts", import.meta.url));
 
@@ -77,6 +78,45 @@ describe("tinker-ts CLI", () => {
       expect(r.stderr).toMatch(/apiKey|API key/);
     } finally {
       if (prev !== undefined) process.env.TINKER_TS_SERVER_API_KEY = prev;
+    }
+  });
+
+  it("serves until SIGTERM, then shuts down cleanly", async () => {
+    const tmp = await tempDir("cli-serve");
+    const child = spawn(
+      process.execPath,
+      [
+        "--import",
+        "tsx",
+        MAIN,
+        "serve",
+        "--port",
+        "0",
+        "--data-dir",
+        tmp.dir,
+        "--preset",
+        "tiny-bytes",
+      ],
+      { stdio: ["ignore", "pipe", "pipe"] },
+    );
+    try {
+      let stdout = "";
+      const url = await new Promise<string>((resolve, reject) => {
+        child.stdout.on("data", (d: Buffer) => {
+          stdout += d.toString();
+          const m = /listening on (http:\/\/\S+)/.exec(stdout);
+          if (m) resolve(m[1]!);
+        });
+        child.on("exit", (code) => reject(new Error(`serve exited with ${code}: ${stdout}`)));
+      });
+      expect(stdout).toMatch(/models:\s+tiny-bytes\n/);
+      expect((await fetch(`${url}/api/v1/healthz`)).status).toBe(200);
+      const exited = new Promise((r) => child.on("exit", r));
+      child.kill("SIGTERM");
+      expect(await exited).toBe(0);
+    } finally {
+      if (child.exitCode === null) child.kill("SIGKILL");
+      await tmp.cleanup();
     }
   });
 
