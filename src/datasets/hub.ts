@@ -202,13 +202,7 @@ async function readManifest(path: string): Promise<Manifest | null> {
 }
 
 async function allPresent(dir: string, m: Manifest): Promise<boolean> {
-  for (const f of m.files) {
-    try {
-      await stat(join(dir, f.local));
-    } catch {
-      return false;
-    }
-  }
+  for (const f of m.files) if (!(await exists(join(dir, f.local)))) return false;
   return true;
 }
 
