@@ -250,18 +250,21 @@ function checkTtl(ttl: number | undefined | null, field: string): void {
   }
 }
 
+/** The checked `ttl_seconds` field of a save body; absent (no expiry) for undefined or null. */
+function ttlField(ttl: number | undefined | null): { ttl_seconds?: number } {
+  checkTtl(ttl, "ttlSeconds");
+  return ttl === undefined || ttl === null ? {} : { ttl_seconds: ttl };
+}
+
 /** `POST /api/v1/save_weights` (a future); `overwrite` defaults to false and is always sent. */
 export function saveWeightsBody(input: SaveWeightsInput): SaveWeightsBody {
   requireInt(input.seqId, "seqId", 0);
   requireNonEmpty(input.path, "path");
-  checkTtl(input.ttlSeconds, "ttlSeconds");
   return {
     model_id: input.modelId,
     path: input.path,
     seq_id: input.seqId,
-    ...(input.ttlSeconds !== undefined && input.ttlSeconds !== null
-      ? { ttl_seconds: input.ttlSeconds }
-      : {}),
+    ...ttlField(input.ttlSeconds),
     overwrite: input.overwrite ?? false,
     type: "save_weights",
   };
@@ -370,14 +373,11 @@ export function saveWeightsForSamplerBody(
     };
   }
   requireNonEmpty(input.path, "path");
-  checkTtl(input.ttlSeconds, "ttlSeconds");
   return {
     model_id: input.modelId,
     path: input.path,
     seq_id: input.seqId,
-    ...(input.ttlSeconds !== undefined && input.ttlSeconds !== null
-      ? { ttl_seconds: input.ttlSeconds }
-      : {}),
+    ...ttlField(input.ttlSeconds),
     type: "save_weights_for_sampler",
   };
 }
