@@ -1,6 +1,6 @@
 import { linkedSignal } from "./core/abort.js";
 import { TinkerValidationError } from "./errors.js";
-import { APIFuture, type QueueStateEvent } from "./future.js";
+import { APIFuture, type FutureHooks } from "./future.js";
 import type { CallOptions, TrainingClient } from "./training-client.js";
 import type { Datum } from "./types/datum.js";
 import type { ForwardBackwardOutput } from "./types/outputs.js";
@@ -79,10 +79,7 @@ export function forwardBackwardCustom(
     }
   });
 
-  async function run(
-    callOpts: CallOptions,
-    hooks: { onSubmitted: (id: string) => void; onQueueState: (e: QueueStateEvent) => void },
-  ): Promise<ForwardBackwardOutput> {
+  async function run(callOpts: CallOptions, hooks: FutureHooks): Promise<ForwardBackwardOutput> {
     let userMetrics: Record<string, number> = {};
     let userLoss = 0;
     const pending = await client._exclusive(async (ops) => {

@@ -248,6 +248,14 @@ function notifyQueueState(ctx: PollContext, req: PollRequest, body: unknown): vo
   }
 }
 
+/** What the work behind an `APIFuture` reports to it. */
+export interface FutureHooks {
+  /** The submitting POST was acknowledged with `requestId`. */
+  onSubmitted: (requestId: string) => void;
+  /** The server reported a queue state while polling. */
+  onQueueState: (e: QueueStateEvent) => void;
+}
+
 export interface ResultOptions {
   /** Give up waiting after this many ms (`APITimeoutError`); the request itself keeps running. */
   timeout?: number;
@@ -280,15 +288,7 @@ export class APIFuture<T> extends EventEmitter<FutureEvents> implements PromiseL
    * @param run starts the work; it receives this future's abort signal and hooks to report the
    *   request id and queue states.
    */
-  constructor(
-    run: (
-      signal: AbortSignal,
-      hooks: {
-        onSubmitted: (requestId: string) => void;
-        onQueueState: (e: QueueStateEvent) => void;
-      },
-    ) => Promise<T>,
-  ) {
+  constructor(run: (signal: AbortSignal, hooks: FutureHooks) => Promise<T>) {
     super();
     let resolveSubmitted!: (id: string) => void;
     let rejectSubmitted!: (e: unknown) => void;

@@ -14,9 +14,9 @@ import {
 import {
   APIFuture,
   FutureExpiredError,
+  type FutureHooks,
   followFuture,
   pollFuture,
-  type QueueStateEvent,
 } from "./future.js";
 import { bodies, requireString, sampleResponseFromJson } from "./internal/wire-bridge.js";
 import { estimatePromptBytes } from "./sample-dispatch.js";
@@ -210,7 +210,7 @@ export class SamplingClient {
     params: SamplingParams,
     opts: SampleOptions,
     signal: AbortSignal,
-    hooks: { onSubmitted: (id: string) => void; onQueueState: (e: QueueStateEvent) => void },
+    hooks: FutureHooks,
   ): Promise<SampleResponse> {
     const flags = await this.holder.flags();
     this.inFlight ??= new Semaphore(flags.sampleMaxConcurrentRequests);
@@ -244,7 +244,7 @@ export class SamplingClient {
     params: SamplingParams,
     opts: SampleOptions,
     signal: AbortSignal,
-    hooks: { onSubmitted: (id: string) => void; onQueueState: (e: QueueStateEvent) => void },
+    hooks: FutureHooks,
   ): Promise<SampleResponse> {
     const samplingSessionId = await this.sessionIdPromise;
     const seqId = this.seqCounter++;
