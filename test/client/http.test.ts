@@ -1,4 +1,4 @@
-import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { httpBackoffMs, retryAfterMs } from "../../src/client/core/backoff.js";
 import { HttpClient } from "../../src/client/core/http.js";
 import { RedactingLogger } from "../../src/client/core/logger.js";
@@ -12,6 +12,7 @@ import {
   BadRequestError,
   ConflictError,
   InternalServerError,
+  TinkerError,
 } from "../../src/client/errors.js";
 import { FaultServer } from "./helpers/fault-server.js";
 
@@ -225,6 +226,19 @@ describe("HttpClient (retry layer 1)", () => {
       .catch((e) => e);
     expect(err2).toBeInstanceOf(APIUserAbortError);
     expect(Date.now() - t0).toBeLessThan(2000);
+  });
+
+  it("close() ends a call that is between retries, without reopening a pool", async () => {
+    const slow = client(server, { httpBackoffBaseMs: 100, httpBackoffCapMs: 100 });
+    server.on("POST /api/v1/x", () => ({ status: 503, json: {} }));
+    const call = slow.request({ method: "POST", path: "/api/v1/x" }).catch((e: unknown) => e);
+    await vi.waitFor(() => expect(server.requests).toHaveLength(1));
+    await slow.close();
+    const err = await call;
+    expect(err).toBeInstanceOf(TinkerError);
+    expect(err).not.toBeInstanceOf(APIConnectionError);
+    expect((err as Error).message).toMatch(/POST \/api\/v1\/x: the client was closed/);
+    expect(server.requests).toHaveLength(1);
   });
 
   it("sends raw bytes with their content type and encoding", async () => {

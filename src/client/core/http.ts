@@ -7,6 +7,7 @@ import {
   APIStatusError,
   APITimeoutError,
   APIUserAbortError,
+  TinkerError,
 } from "../errors.js";
 import { abortError, linkedSignal, sleep, throwIfAborted } from "./abort.js";
 import { httpBackoffMs, retryAfterMs } from "./backoff.js";
@@ -140,8 +141,6 @@ export class HttpClient {
 
   /** Send one logical call, retrying per layer 1. Non-2xx final answers throw `APIStatusError`. */
   async request(req: HttpRequest): Promise<HttpResponse> {
-    if (this.closed)
-      throw new APIConnectionError("The client was closed; create a new ServiceClient.");
     const endpoint = `${req.method} ${req.path}`;
     const maxRetries = req.maxRetries ?? this.opts.maxRetries;
     const timeoutMs = req.timeoutMs ?? this.opts.timeoutMs;
@@ -149,6 +148,11 @@ export class HttpClient {
     const retryStatus = req.retryStatus ?? isRetryableStatus;
     for (let retry = 0; ; retry++) {
       throwIfAborted(req.signal);
+      // Checked before every attempt: a retry after close() must not open a new pool. Not a
+      // connection error, so no retry layer above tries again.
+      if (this.closed) {
+        throw new TinkerError(`${endpoint}: the client was closed; create a new ServiceClient.`);
+      }
       let res: HttpResponse;
       try {
         res = await this.attempt(req, endpoint, retry, timeoutMs, idempotencyKey);
