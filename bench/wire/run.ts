@@ -17,8 +17,10 @@ import { stringifyCompact } from "../../src/client/wire/json-text.js";
 import {
   decodeForwardBackwardOutput,
   decodeForwardBackwardRequest,
+  decodeSampleResponse,
   encodeForwardBackwardOutput,
   encodeForwardBackwardRequest,
+  encodeSampleResponse,
 } from "../../src/client/wire/proto.js";
 import { forwardBackwardJsonBody, parseRequest } from "../../src/client/wire/requests.js";
 import { zstdBackend, zstdCompress, zstdDecompress } from "../../src/client/wire/zstd.js";
@@ -115,6 +117,15 @@ const output = {
 };
 const outputBytes = encodeForwardBackwardOutput(output);
 const compressed = await zstdCompress(proto);
+// An RL rollout answer: 16 sampled sequences with logprobs.
+const sampleBytes = encodeSampleResponse({
+  sequences: Array.from({ length: 16 }, () => ({
+    stopReason: "length" as const,
+    tokens: Array.from({ length: TOKENS }, (_, i) => (i * 7919) % 151_000),
+    logprobs: Array.from({ length: TOKENS }, (_, i) => -i / TOKENS),
+  })),
+  promptCacheHitTokens: 0,
+});
 
 const rows = [
   await time("baseline: copy protobuf bytes", proto.length, () => proto.slice()),
@@ -144,6 +155,9 @@ const rows = [
   await time(`zstd compress level 3 (${zstdBackend})`, proto.length, () => zstdCompress(proto)),
   await time(`zstd decompress (${zstdBackend})`, proto.length, () =>
     zstdDecompress(compressed, proto.length),
+  ),
+  await time("protobuf decode sample response (client)", sampleBytes.length, () =>
+    decodeSampleResponse(sampleBytes),
   ),
 ];
 
