@@ -65,6 +65,7 @@ export class ClientHolder {
   private dynamicConfigValue: Record<string, unknown> = { refresh_interval_sec: 300 };
   private telemetry: Telemetry | undefined;
   private closed = false;
+  private closing: Promise<void> | undefined;
   private readonly secretsSeen = new Set<string>();
 
   constructor(options: ClientOptions = {}) {
@@ -403,8 +404,13 @@ export class ClientHolder {
   }
 
   /** Stop heartbeat, refresh timers and telemetry, then close the HTTP pools. */
-  async close(): Promise<void> {
-    if (this.closed) return;
+  close(): Promise<void> {
+    // Concurrent calls share one shutdown (one SESSION_END, pools closed once).
+    this.closing ??= this.shutdown();
+    return this.closing;
+  }
+
+  private async shutdown(): Promise<void> {
     await this.telemetry?.stop();
     this.closed = true;
     if (this.heartbeatTimer) clearTimeout(this.heartbeatTimer);

@@ -322,7 +322,7 @@ describe("session bootstrap", () => {
       telemetry: true,
     });
     await on.sessionId();
-    await on.close();
+    await Promise.all([on.close(), on.close()]);
     const sent = mock.server.requestsTo("POST /api/v1/telemetry").map((r) => bodyJson(r));
     const events = sent.flatMap((b) => b.events as Array<{ event: string }>);
     expect(events.map((e) => e.event)).toEqual(["SESSION_START", "SESSION_END"]);
