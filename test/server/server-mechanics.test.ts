@@ -474,6 +474,31 @@ describe("local server machinery (engine double)", () => {
     expect(r3.json.sequences).toEqual(r2.json.sequences);
     const none = await api.post("/api/v1/asample", sampleBody(`${sid}:sample:99`, 0));
     expect(none.status).toBe(404);
+
+    // A sampler whose checkpoint was deleted before its weights were loaded: a user error.
+    const doomed = await api.run("/api/v1/save_weights_for_sampler", {
+      model_id: modelId,
+      path: "doomed",
+      seq_id: 3,
+      type: "save_weights_for_sampler",
+    });
+    const orphan = await api.post("/api/v1/create_sampling_session", {
+      session_id: sid,
+      sampling_session_seq_id: 3,
+      model_path: doomed.json.path,
+      type: "create_sampling_session",
+    });
+    const del = await api.call(
+      "DELETE",
+      `/api/v1/training_runs/${modelId}/checkpoints/sampler_weights/doomed`,
+    );
+    expect(del.status).toBe(204);
+    const gone = await api.run(
+      "/api/v1/asample",
+      sampleBody(String(orphan.json.sampling_session_id), 0),
+    );
+    expect(gone.json.category).toBe("user");
+    expect(String(gone.json.error)).toMatch(/sampler_weights\/doomed were deleted/);
   });
 
   it("announces large results with complete_metadata when the client allows it", async () => {

@@ -716,7 +716,20 @@ export class TinkerService {
             );
           }
           this.adapters.register(key, async (adapterId) => {
-            await this.engine.loadAdapter(adapterId, dir, { optimizer: false });
+            try {
+              await this.engine.loadAdapter(adapterId, dir, { optimizer: false });
+            } catch (err) {
+              const path = sampler.record.modelPath;
+              const src =
+                path === undefined ? undefined : this.parseCheckpointPath(path, "model_path");
+              if (src && !(await this.findCheckpoint(src.runId, src.kind, src.name))) {
+                throw new UserError(
+                  `the sampler weights ${path} were deleted (or their TTL passed); create a sampling client from an existing checkpoint`,
+                  { cause: err },
+                );
+              }
+              throw err;
+            }
           });
         }
         const out = await this.adapters.use(key, (adapterId) => run(adapterId));
