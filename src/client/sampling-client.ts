@@ -19,6 +19,7 @@ import {
   pollFuture,
 } from "./future.js";
 import { bodies, requireString, sampleResponseFromJson } from "./internal/wire-bridge.js";
+import { RestClient } from "./rest-client.js";
 import { estimatePromptBytes } from "./sample-dispatch.js";
 import type { ClientHolder } from "./session.js";
 import { resolveTokenizerId, type Tokenizer } from "./tokenizer-hook.js";
@@ -342,19 +343,8 @@ export class SamplingClient {
   getSamplerInfo(opts: { signal?: AbortSignal } = {}): Promise<SamplerInfo> {
     this.infoPromise ??= (async () => {
       const id = await this.sessionIdPromise;
-      const res = await this.holder.request("get_sampler", {
-        method: "GET",
-        path: `/api/v1/samplers/${id}`,
-        purpose: "rest",
-        signal: opts.signal,
-      });
-      const v = res.json();
-      const o = v as Record<string, unknown>;
-      return {
-        samplerId: typeof o.sampler_id === "string" ? o.sampler_id : id,
-        baseModel: requireString(v, "base_model", res.endpoint),
-        modelPath: typeof o.model_path === "string" ? o.model_path : undefined,
-      };
+      const d = await new RestClient(this.holder).getSampler(id, opts);
+      return { samplerId: d.samplerId, baseModel: d.baseModel, modelPath: d.modelPath };
     })();
     this.infoPromise.catch(() => {
       this.infoPromise = undefined;
