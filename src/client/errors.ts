@@ -22,8 +22,8 @@ export class TinkerError extends Error {
 export class TinkerValidationError extends TinkerError {
   override name = "TinkerValidationError";
   readonly field: string | undefined;
-  constructor(message: string, field?: string) {
-    super(message);
+  constructor(message: string, field?: string, opts?: { cause?: unknown }) {
+    super(message, opts?.cause === undefined ? undefined : { cause: opts.cause });
     this.field = field;
   }
 }

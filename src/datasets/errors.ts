@@ -9,10 +9,9 @@ export class DatasetFormatError extends TinkerValidationError {
   readonly file: string;
   readonly line: number;
   constructor(file: string, line: number, reason: string, options?: { cause?: unknown }) {
-    super(`${line > 0 ? `${file}:${line}` : file}: ${reason}`, "row");
+    super(`${line > 0 ? `${file}:${line}` : file}: ${reason}`, "row", options);
     this.file = file;
     this.line = line;
-    if (options?.cause !== undefined) this.cause = options.cause;
   }
 }
 
