@@ -2,7 +2,14 @@ import { createJsKernels } from "./js.js";
 import type { Kernels } from "./types.js";
 
 export { createJsKernels } from "./js.js";
-export type { AdamWParams, AttentionParams, GemmParams, Kernels } from "./types.js";
+export type {
+  AdamWParams,
+  AttentionBackwardParams,
+  AttentionForwardParams,
+  AttentionParams,
+  GemmParams,
+  Kernels,
+} from "./types.js";
 
 /** Which kernel implementation to use. */
 export type KernelsChoice = "wasm" | "js";

@@ -1,4 +1,10 @@
-import type { AdamWParams, AttentionParams, GemmParams, Kernels } from "./types.js";
+import type {
+  AdamWParams,
+  AttentionBackwardParams,
+  AttentionForwardParams,
+  GemmParams,
+  Kernels,
+} from "./types.js";
 
 /**
  * The pure-TypeScript kernels: the reference every faster implementation is tested against, and
@@ -187,7 +193,7 @@ function swigluBackward(
   }
 }
 
-function attentionForward(p: AttentionParams & { out: Float32Array; lse: Float32Array }): void {
+function attentionForward(p: AttentionForwardParams): void {
   const { q, k, v, out, lse, seqLen: T, nHeads, nKvHeads, headDim: D, scale } = p;
   const kvLen = p.kvLen ?? T;
   const group = nHeads / nKvHeads;
@@ -221,16 +227,7 @@ function attentionForward(p: AttentionParams & { out: Float32Array; lse: Float32
   }
 }
 
-function attentionBackward(
-  p: AttentionParams & {
-    out: Float32Array;
-    lse: Float32Array;
-    dOut: Float32Array;
-    dq: Float32Array;
-    dk: Float32Array;
-    dv: Float32Array;
-  },
-): void {
+function attentionBackward(p: AttentionBackwardParams): void {
   const { q, k, v, out, lse, dOut, dq, dk, dv, seqLen: T, nHeads, nKvHeads, headDim: D, scale } = p;
   const group = nHeads / nKvHeads;
   dq.fill(0, 0, T * nHeads * D);

@@ -82,18 +82,9 @@ export interface Kernels {
    * lse: [nHeads, T] log-sum-exp of the scaled scores per query (saved for backward).
    * Query head h uses kv head floor(h / (nHeads / nKvHeads)).
    */
-  attentionForward(p: AttentionParams & { out: Float32Array; lse: Float32Array }): void;
+  attentionForward(p: AttentionForwardParams): void;
   /** Gradients of the above. dq, dk, dv are overwritten. `out` and `lse` are the forward's. */
-  attentionBackward(
-    p: AttentionParams & {
-      out: Float32Array;
-      lse: Float32Array;
-      dOut: Float32Array;
-      dq: Float32Array;
-      dk: Float32Array;
-      dv: Float32Array;
-    },
-  ): void;
+  attentionBackward(p: AttentionBackwardParams): void;
 
   /**
    * For `rows` rows of `vocab` logits: lse[r] = logsumexp(logits[r]) and
@@ -177,6 +168,20 @@ export interface AttentionParams {
   headDim: number;
   /** Usually 1 / sqrt(headDim). */
   scale: number;
+}
+
+/** Attention forward: writes `out` [T, nHeads, headDim] and `lse` [nHeads, T]. */
+export interface AttentionForwardParams extends AttentionParams {
+  out: Float32Array;
+  lse: Float32Array;
+}
+
+/** Attention backward: `out`/`lse` from the forward, `dOut` in; `dq`, `dk`, `dv` overwritten. */
+export interface AttentionBackwardParams extends AttentionForwardParams {
+  dOut: Float32Array;
+  dq: Float32Array;
+  dk: Float32Array;
+  dv: Float32Array;
 }
 
 export interface AdamWParams {

@@ -1,5 +1,12 @@
 import { TinkerError, TinkerValidationError } from "../../../../client/errors.js";
-import type { AdamWParams, AttentionParams, GemmParams, Kernels } from "../types.js";
+import type {
+  AdamWParams,
+  AttentionBackwardParams,
+  AttentionForwardParams,
+  AttentionParams,
+  GemmParams,
+  Kernels,
+} from "../types.js";
 import { compiledModule, type WasmKernelVariant } from "./binaries.js";
 import { instantiate, SUMSQ_CHUNK } from "./exports.js";
 import { WasmHeap } from "./heap.js";
@@ -352,7 +359,7 @@ export class WasmKernels implements Kernels {
     return { T, L };
   }
 
-  attentionForward(p: AttentionParams & { out: Float32Array; lse: Float32Array }): void {
+  attentionForward(p: AttentionForwardParams): void {
     const { T, L } = this.checkAttention(p, 1);
     const { nHeads: H, nKvHeads: KVH, headDim: D } = p;
     if (T === 0) return;
@@ -373,16 +380,7 @@ export class WasmKernels implements Kernels {
     this.pool.run("attention_fwd", args, H * T > 1 && work >= GEMM_PARALLEL_MACS);
   }
 
-  attentionBackward(
-    p: AttentionParams & {
-      out: Float32Array;
-      lse: Float32Array;
-      dOut: Float32Array;
-      dq: Float32Array;
-      dk: Float32Array;
-      dv: Float32Array;
-    },
-  ): void {
+  attentionBackward(p: AttentionBackwardParams): void {
     const { T, L } = this.checkAttention(p, 8);
     if (L !== T) {
       throw new TinkerValidationError(
