@@ -8,7 +8,7 @@ import type {
   Kernels,
 } from "../types.js";
 import { compiledModule, type WasmKernelVariant } from "./binaries.js";
-import { instantiate, SUMSQ_CHUNK } from "./exports.js";
+import { instantiate, type ParallelOp, SUMSQ_CHUNK } from "./exports.js";
 import { WasmHeap } from "./heap.js";
 import { ARGS_BYTES, CONTROL_BYTES, MAX_THREADS, ThreadPool } from "./pool.js";
 import { type WasmMemory, wasmApi } from "./wasm-api.js";
@@ -419,20 +419,17 @@ export class WasmKernels implements Kernels {
     logprobs: Float32Array,
     lse: Float32Array,
   ): void {
-    nonNegativeInt(rows, "rows");
-    positiveInt(vocab, "vocab");
-    nonNegativeInt(k, "k");
-    const args = [
-      this.ptr(logits, rows * vocab, "logits"),
+    this.runLogSoftmax(
+      "logsoftmax_gather",
+      logits,
       rows,
       vocab,
-      0,
+      targets,
       k,
-      this.ptr(logprobs, rows * k, "logprobs"),
-      this.ptr(lse, rows, "lse"),
-    ];
-    args[3] = this.stageInts(targets, rows * k, "targets", vocab);
-    this.pool.run("logsoftmax_gather", args, rows > 1 && rows * vocab >= SOFTMAX_PARALLEL);
+      logprobs,
+      "logprobs",
+      lse,
+    );
   }
 
   logSoftmaxBackward(
@@ -444,6 +441,21 @@ export class WasmKernels implements Kernels {
     g: Float32Array,
     lse: Float32Array,
   ): void {
+    this.runLogSoftmax("logsoftmax_bwd", logits, rows, vocab, targets, k, g, "g", lse);
+  }
+
+  /** Both log-softmax kernels take (logits, rows, vocab, targets, k, per-target values, lse). */
+  private runLogSoftmax(
+    kernel: Extract<ParallelOp, "logsoftmax_gather" | "logsoftmax_bwd">,
+    logits: Float32Array,
+    rows: number,
+    vocab: number,
+    targets: Int32Array,
+    k: number,
+    perTarget: Float32Array,
+    perTargetName: string,
+    lse: Float32Array,
+  ): void {
     nonNegativeInt(rows, "rows");
     positiveInt(vocab, "vocab");
     nonNegativeInt(k, "k");
@@ -453,11 +465,11 @@ export class WasmKernels implements Kernels {
       vocab,
       0,
       k,
-      this.ptr(g, rows * k, "g"),
+      this.ptr(perTarget, rows * k, perTargetName),
       this.ptr(lse, rows, "lse"),
     ];
     args[3] = this.stageInts(targets, rows * k, "targets", vocab);
-    this.pool.run("logsoftmax_bwd", args, rows > 1 && rows * vocab >= SOFTMAX_PARALLEL);
+    this.pool.run(kernel, args, rows > 1 && rows * vocab >= SOFTMAX_PARALLEL);
   }
 
   adamW(p: AdamWParams): void {
