@@ -5,16 +5,12 @@ import {
   BadRequestError,
   TinkerValidationError,
 } from "../../src/client/errors.js";
-import { ServiceClient } from "../../src/client/service-client.js";
+import type { ServiceClient, ServiceClientOptions } from "../../src/client/service-client.js";
 import { bodyJson } from "./helpers/fault-server.js";
-import { MockTinker, tokenLogprob } from "./helpers/mock-tinker.js";
+import { clientFor, FAST_TIMINGS, MockTinker, tokenLogprob } from "./helpers/mock-tinker.js";
 
 const FAST = {
-  httpBackoffBaseMs: 1,
-  httpBackoffCapMs: 5,
-  backoffBaseMs: 5,
-  maxBackoffMs: 20,
-  retryBudgetMs: 2000,
+  ...FAST_TIMINGS,
   sampleBackoffSmallMs: 150,
   sampleBackoffLargeMs: 400,
   sampleRetryBaseMs: 5,
@@ -24,14 +20,7 @@ const FAST = {
 describe("SamplingClient", () => {
   let mock: MockTinker;
   let service: ServiceClient;
-  const open = (extra: ConstructorParameters<typeof ServiceClient>[0] = {}) =>
-    new ServiceClient({
-      apiKey: "tml-test-key",
-      baseUrl: mock.url,
-      logLevel: "off",
-      timings: FAST,
-      ...extra,
-    });
+  const open = (extra: ServiceClientOptions = {}) => clientFor(mock, { timings: FAST, ...extra });
 
   beforeEach(async () => {
     mock = await MockTinker.start();

@@ -5,20 +5,12 @@ import {
   RequestFailedError,
   TinkerValidationError,
 } from "../../src/client/errors.js";
-import { ServiceClient } from "../../src/client/service-client.js";
+import type { ServiceClient, ServiceClientOptions } from "../../src/client/service-client.js";
 import type { TrainingClient } from "../../src/client/training-client.js";
 import { makeDatum } from "../../src/client/types/datum.js";
 import { decodeForwardBackwardRequest } from "../../src/client/wire/proto.js";
 import { bodyJson } from "./helpers/fault-server.js";
-import { MockTinker, tokenLogprob } from "./helpers/mock-tinker.js";
-
-const FAST = {
-  httpBackoffBaseMs: 1,
-  httpBackoffCapMs: 5,
-  backoffBaseMs: 5,
-  maxBackoffMs: 20,
-  retryBudgetMs: 2000,
-};
+import { clientFor, MockTinker, tokenLogprob } from "./helpers/mock-tinker.js";
 
 function datum(tokens: number[]) {
   return makeDatum(tokens.slice(0, -1), {
@@ -30,14 +22,7 @@ function datum(tokens: number[]) {
 describe("TrainingClient against a Tinker-like server", () => {
   let mock: MockTinker;
   let service: ServiceClient;
-  const open = (extra: ConstructorParameters<typeof ServiceClient>[0] = {}) =>
-    new ServiceClient({
-      apiKey: "tml-test-key",
-      baseUrl: mock.url,
-      logLevel: "off",
-      timings: FAST,
-      ...extra,
-    });
+  const open = (extra: ServiceClientOptions = {}) => clientFor(mock, extra);
 
   beforeEach(async () => {
     mock = await MockTinker.start();

@@ -6,6 +6,7 @@
  * `sum(-logprob * weight)`. Scripted faults go through `server.script(...)`.
  */
 
+import { ServiceClient, type ServiceClientOptions } from "../../../src/client/service-client.js";
 import type { Datum } from "../../../src/client/types/datum.js";
 import type { ForwardBackwardOutput, SampleResponse } from "../../../src/client/types/outputs.js";
 import { TensorData } from "../../../src/client/types/tensor-data.js";
@@ -288,4 +289,24 @@ export class MockTinker {
       json: { sampler_id: req.path.split("/").pop(), base_model: "Qwen/Qwen3-8B" },
     }));
   }
+}
+
+/** Retry and back-off timings short enough for tests (real values are seconds). */
+export const FAST_TIMINGS = {
+  httpBackoffBaseMs: 1,
+  httpBackoffCapMs: 5,
+  backoffBaseMs: 5,
+  maxBackoffMs: 20,
+  retryBudgetMs: 2000,
+} as const;
+
+/** A quiet ServiceClient pointed at `mock`, with fast timings; `extra` overrides any option. */
+export function clientFor(mock: MockTinker, extra: ServiceClientOptions = {}): ServiceClient {
+  return new ServiceClient({
+    apiKey: "tml-test-key",
+    baseUrl: mock.url,
+    logLevel: "off",
+    timings: FAST_TIMINGS,
+    ...extra,
+  });
 }
