@@ -1,6 +1,7 @@
 import { Template } from "@huggingface/jinja";
 import { Tokenizer as HfCore } from "@huggingface/tokenizers";
 import { TinkerValidationError } from "../client/errors.js";
+import { toNumberList } from "../client/types/number-lists.js";
 import type {
   ChatTemplateOptions,
   DecodeOptions,
@@ -93,7 +94,7 @@ export class HfTokenizer implements Tokenizer {
 
   decode(ids: ArrayLike<number>, options: DecodeOptions = {}): string {
     if (ids.length === 0) return "";
-    return this.#core.decode(Array.from(ids), {
+    return this.#core.decode(Array.isArray(ids) ? ids : toNumberList(ids), {
       skip_special_tokens: options.skipSpecialTokens ?? false,
       // HF fast tokenizers (and the cookbook) decode without this clean-up for chat models.
       clean_up_tokenization_spaces: false,

@@ -1,4 +1,5 @@
 import { TinkerValidationError } from "../errors.js";
+import { toNumberList } from "./number-lists.js";
 
 /** A run of token ids. */
 export interface EncodedTextChunk {
@@ -54,7 +55,7 @@ export class ModelInput {
 
   /** Every token id, in order. Throws if a non-text chunk is present. */
   toInts(): number[] {
-    return Array.from(this.toInt32Array());
+    return toNumberList(this.toInt32Array());
   }
 
   /** Every token id as one `Int32Array` (no copy when there is a single text chunk). */

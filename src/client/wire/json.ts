@@ -17,6 +17,7 @@ import { z } from "zod";
 import { APIResponseValidationError, TinkerValidationError } from "../errors.js";
 import type { Datum } from "../types/datum.js";
 import { ModelInput, type ModelInputChunk } from "../types/model-input.js";
+import { toNumberList } from "../types/number-lists.js";
 import type { ForwardBackwardOutput, SampledSequence, SampleResponse } from "../types/outputs.js";
 import {
   ADAM_DEFAULTS,
@@ -25,7 +26,6 @@ import {
   type SamplingParams,
 } from "../types/params.js";
 import { TensorData, type TensorDType } from "../types/tensor-data.js";
-import { toNumberList } from "./number-lists.js";
 import { describeIssues, dflt, int, numberList, opt } from "./zod-util.js";
 
 // ---------------------------------------------------------------------------------------------

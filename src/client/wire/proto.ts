@@ -17,10 +17,10 @@
 import { APIResponseValidationError, TinkerValidationError } from "../errors.js";
 import type { Datum } from "../types/datum.js";
 import { ModelInput, type ModelInputChunk } from "../types/model-input.js";
+import { toNullableNumberList, toNumberList } from "../types/number-lists.js";
 import type { ForwardBackwardOutput, SampledSequence, SampleResponse } from "../types/outputs.js";
 import type { LossFnConfig, SamplingParams } from "../types/params.js";
 import { TensorData, type TensorStorage } from "../types/tensor-data.js";
-import { toNullableNumberList, toNumberList } from "./number-lists.js";
 import {
   BinaryReader,
   bfloat16ToFloat32,

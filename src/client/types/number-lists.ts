@@ -1,5 +1,5 @@
 /**
- * Typed array -> `number[]` conversions for the codecs. Plain loops on purpose: `Array.from` on a
+ * Typed array -> `number[]` conversions (codecs, token lists). Plain loops on purpose: `Array.from` on a
  * typed array goes through the iterator protocol and is several times slower (about 8x for a
  * 2,000-token sequence on Node 20), which shows when decoding many sampled sequences.
  */
