@@ -1,5 +1,5 @@
 import { Worker } from "node:worker_threads";
-import { TinkerError } from "../../client/errors.js";
+import { TinkerError, TinkerValidationError } from "../../client/errors.js";
 import type { Datum } from "../../client/types/datum.js";
 import type {
   ForwardBackwardOutput,
@@ -22,6 +22,7 @@ import {
   type WorkerRequest,
   type WorkerResponse,
 } from "./core/protocol.js";
+import { isPreset, listPresets } from "./io/presets.js";
 import { createKernels, type KernelsChoice } from "./kernels/index.js";
 import type { NamedTensor } from "./model/weights.js";
 import { datumTransferList, toEngineDatum } from "./train/datum.js";
@@ -66,6 +67,17 @@ export interface LocalEngineHandle extends LocalEngine {
 export async function createLocalEngine(opts: LocalEngineOptions = {}): Promise<LocalEngineHandle> {
   const { kernels = "wasm", threads, inProcess, modelDirs, ...rest } = opts;
   const core: EngineCoreOptions = { ...rest };
+  if (Array.isArray(core.presets)) {
+    const unknown = core.presets.filter((name) => !isPreset(name));
+    if (unknown.length > 0) {
+      throw new TinkerValidationError(
+        `unknown preset ${unknown.map((u) => JSON.stringify(u)).join(", ")}; available: ${listPresets()
+          .map((p) => p.name)
+          .join(", ")}`,
+        "presets",
+      );
+    }
+  }
   if (modelDirs) {
     core.modelDirs = Array.isArray(modelDirs)
       ? Object.fromEntries((modelDirs as readonly string[]).map((d) => [d, d]))

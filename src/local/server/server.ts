@@ -112,12 +112,14 @@ export async function startLocalServer(opts: LocalServerOptions = {}): Promise<L
 
   const ownEngine = opts.engine === undefined;
   // Loaded on demand: a server handed an engine never pulls in the model code.
-  const { engine, serves } = opts.engine
-    ? { engine: opts.engine, serves: undefined }
-    : await (await import("./engine-factory.js")).createDefaultEngine({
-        modelDirs: opts.modelDirs ?? [],
-        presets: opts.presets,
-      });
+  const engine =
+    opts.engine ??
+    (await (
+      await import("./engine-factory.js")
+    ).createDefaultEngine({
+      modelDirs: opts.modelDirs ?? [],
+      presets: opts.presets,
+    }));
   const futures = new FutureStore({ retrievedGraceMs: limits.futureGraceMs ?? 120_000 });
   const service = new TinkerService({
     engine,
@@ -127,7 +129,6 @@ export async function startLocalServer(opts: LocalServerOptions = {}): Promise<L
     seqGapTimeoutMs: limits.seqGapTimeoutMs ?? 60_000,
     samplingConcurrency: limits.samplingConcurrency ?? 16,
     maxQueuedSamples: limits.maxQueuedSamples ?? 10_000,
-    ...(serves ? { serves } : {}),
   });
 
   let baseUrl = "";

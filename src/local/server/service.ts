@@ -50,8 +50,6 @@ export interface ServiceOptions {
   maxQueuedSamples?: number;
   /** Where ephemeral sampler snapshots are staged. */
   scratchDir: string;
-  /** Which of the engine's base models to offer (default: all). */
-  serves?: (baseModel: string) => boolean;
 }
 
 /** A training model loaded in this server process. */
@@ -91,7 +89,6 @@ export class TinkerService {
   private readonly scratchDir: string;
   private baseModels: Promise<BaseModelInfo[]> | undefined;
   private readonly heartbeats = new Map<string, number>();
-  private readonly serves: (baseModel: string) => boolean;
 
   constructor(opts: ServiceOptions) {
     this.engine = opts.engine;
@@ -102,7 +99,6 @@ export class TinkerService {
     this.maxQueuedSamples = opts.maxQueuedSamples ?? 10_000;
     this.gapTimeoutMs = opts.seqGapTimeoutMs ?? 60_000;
     this.scratchDir = opts.scratchDir;
-    this.serves = opts.serves ?? (() => true);
   }
 
   // ---- sessions ------------------------------------------------------------------------------
@@ -145,9 +141,7 @@ export class TinkerService {
 
   listBaseModels(): Promise<BaseModelInfo[]> {
     if (!this.baseModels) {
-      this.baseModels = this.engine
-        .listBaseModels()
-        .then((models) => models.filter((m) => this.serves(m.name)));
+      this.baseModels = this.engine.listBaseModels();
       this.baseModels.catch(() => {
         this.baseModels = undefined;
       });

@@ -39,8 +39,11 @@ export interface InMemoryModel {
 
 /** Options of the engine core (structured-cloneable, so they can cross into the worker). */
 export interface EngineCoreOptions {
-  /** Serve the built-in presets (tiny-bytes, tiny-qwen3). Default true. */
-  presets?: boolean;
+  /**
+   * Which built-in presets (tiny-bytes, tiny-qwen3) to serve: `true` (default) for all, `false` or
+   * `[]` for none, or a list of names (`createLocalEngine` rejects unknown names).
+   */
+  presets?: boolean | readonly string[];
   /** Hugging Face model folders by the name clients use. */
   modelDirs?: Readonly<Record<string, string>>;
   /** Models defined in memory. */
@@ -98,10 +101,15 @@ export class EngineCore {
     const out: BaseModelInfo[] = [];
     for (const m of this.opts.models ?? [])
       out.push(infoOf(m.name, m.config, m.tokenizerId, m.tokenizerDir));
-    if (this.opts.presets ?? true) {
-      for (const p of listPresets()) out.push(infoOf(p.name, p.config, p.tokenizerId, undefined));
+    for (const p of listPresets()) {
+      if (this.servesPreset(p.name)) out.push(infoOf(p.name, p.config, p.tokenizerId, undefined));
     }
     return out;
+  }
+
+  private servesPreset(name: string): boolean {
+    const presets = this.opts.presets ?? true;
+    return isPreset(name) && (typeof presets === "boolean" ? presets : presets.includes(name));
   }
 
   /** Load (once) and describe a base model. */
@@ -131,7 +139,7 @@ export class EngineCore {
         decode: undefined,
       };
     }
-    if ((this.opts.presets ?? true) && isPreset(name)) {
+    if (this.servesPreset(name)) {
       const p = getPreset(name);
       const model = new Transformer(
         K,
