@@ -3,16 +3,14 @@
 //
 //   npx tsx bench/engine/gemm.ts            prints a table, writes bench/results/gemm.json
 //   GEMM_BENCH_QUICK=1 npx tsx ...          fewer repetitions
-import { mkdirSync, writeFileSync } from "node:fs";
 import { cpus, loadavg } from "node:os";
-import { dirname, join } from "node:path";
-import { fileURLToPath } from "node:url";
 import { createJsKernels } from "../../src/local/engine/kernels/js.js";
 import type { GemmParams, Kernels } from "../../src/local/engine/kernels/types.js";
 import {
   createWasmKernelsSync,
   relaxedSimdSupported,
 } from "../../src/local/engine/kernels/wasm/index.js";
+import { writeBenchResults } from "../write-results.js";
 
 const quick = process.env.GEMM_BENCH_QUICK === "1";
 const MIN_SECONDS = quick ? 0.3 : 1.0;
@@ -284,23 +282,9 @@ for (const r of fusedRows) {
   );
 }
 
-const out = join(dirname(fileURLToPath(import.meta.url)), "../results/gemm.json");
-mkdirSync(dirname(out), { recursive: true });
-writeFileSync(
-  out,
-  `${JSON.stringify(
-    {
-      date: new Date().toISOString(),
-      node: process.versions.node,
-      cpus: cpus().length,
-      cpuModel: cpus()[0]?.model,
-      loadAverage1m: loadavg()[0],
-      baselineGflops: baseline,
-      results: rows.map((r) => ({ ...r, vsPlainJs: r.gflops / baseline })),
-      fused: fusedRows.map((r) => ({ ...r, vsJs: jsMs.get(r.kernel)! / r.msPerCall })),
-    },
-    null,
-    2,
-  )}\n`,
-);
-console.log(`wrote ${out}`);
+writeBenchResults("gemm", {
+  cpuModel: cpus()[0]?.model,
+  baselineGflops: baseline,
+  results: rows.map((r) => ({ ...r, vsPlainJs: r.gflops / baseline })),
+  fused: fusedRows.map((r) => ({ ...r, vsJs: jsMs.get(r.kernel)! / r.msPerCall })),
+});

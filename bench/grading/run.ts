@@ -6,12 +6,10 @@
  *
  *   npx tsx bench/grading/run.ts [count]
  */
-import { mkdirSync, writeFileSync } from "node:fs";
-import { dirname, join } from "node:path";
-import { fileURLToPath } from "node:url";
 import { Prng } from "../../src/datasets/prng.js";
 import { boxedAnswerGrader, lenientAnswerGrader } from "../../src/envs/graders.js";
 import { extractBoxed } from "../../src/envs/math-extract.js";
+import { writeBenchResults } from "../write-results.js";
 
 interface Case {
   response: string;
@@ -174,22 +172,9 @@ for (const r of results) {
     ].join(" "),
   );
 }
-const out = join(dirname(fileURLToPath(import.meta.url)), "..", "results", "grading.json");
-mkdirSync(dirname(out), { recursive: true });
-writeFileSync(
-  out,
-  `${JSON.stringify(
-    {
-      bench: "grading",
-      count,
-      reps,
-      node: process.version,
-      date: new Date().toISOString(),
-      baseline: results[0]!.label,
-      results: results.map((r) => ({ ...r, ratioVsBaseline: r.answersPerSec / base })),
-    },
-    null,
-    2,
-  )}\n`,
-);
-console.log(`wrote ${out}`);
+writeBenchResults("grading", {
+  count,
+  reps,
+  baseline: results[0]!.label,
+  results: results.map((r) => ({ ...r, ratioVsBaseline: r.answersPerSec / base })),
+});

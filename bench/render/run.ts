@@ -7,15 +7,15 @@
  *
  * The data path defaults to $GSM8K_TRAIN or shared/data/gsm8k/train.jsonl beside the checkout.
  */
-import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { readFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import { dirname, join } from "node:path";
-import { fileURLToPath } from "node:url";
 import { getRenderer } from "../../src/renderers/registry.js";
 import type { Message } from "../../src/renderers/types.js";
 import { conversationToDatum } from "../../src/supervised/datum.js";
 import { loadTokenizerFromDir } from "../../src/tokenizers/loader.js";
 import { GSM8K_DIR } from "../../test/shared-data.js";
+import { writeBenchResults } from "../write-results.js";
 
 const dataPath = process.argv[2] ?? process.env.GSM8K_TRAIN ?? join(GSM8K_DIR, "train.jsonl");
 const rounds = Number(process.argv[3] ?? 3);
@@ -139,23 +139,10 @@ for (const r of results) {
   );
 }
 
-const out = join(dirname(fileURLToPath(import.meta.url)), "..", "results", "render.json");
-mkdirSync(dirname(out), { recursive: true });
-writeFileSync(
-  out,
-  `${JSON.stringify(
-    {
-      bench: "render",
-      date: new Date().toISOString(),
-      node: process.version,
-      dataset: "gsm8k/train",
-      conversations: rows.length,
-      rounds,
-      tokenizerLoadMs: loadMs,
-      results,
-    },
-    null,
-    2,
-  )}\n`,
-);
-console.log(`wrote ${out}`);
+writeBenchResults("render", {
+  dataset: "gsm8k/train",
+  conversations: rows.length,
+  rounds,
+  tokenizerLoadMs: loadMs,
+  results,
+});

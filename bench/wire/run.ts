@@ -7,9 +7,6 @@
  *   npx tsx bench/wire/run.ts
  */
 
-import { mkdirSync, writeFileSync } from "node:fs";
-import { dirname, resolve } from "node:path";
-import { fileURLToPath } from "node:url";
 import { BinaryWriter, WireType } from "@bufbuild/protobuf/wire";
 import { type Datum, makeDatum } from "../../src/client/types/datum.js";
 import { TensorData } from "../../src/client/types/tensor-data.js";
@@ -24,6 +21,7 @@ import {
 } from "../../src/client/wire/proto.js";
 import { forwardBackwardJsonBody, parseRequest } from "../../src/client/wire/requests.js";
 import { zstdBackend, zstdCompress, zstdDecompress } from "../../src/client/wire/zstd.js";
+import { writeBenchResults } from "../write-results.js";
 
 const DATUMS = 128;
 const TOKENS = 2048;
@@ -181,30 +179,18 @@ console.log("");
 console.log(`JSON encode time / protobuf encode time: ${(jsonEnc / protoEnc).toFixed(1)}x`);
 console.log(`BinaryWriter time / sized writer time: ${(rows[2]!.ms / protoEnc).toFixed(1)}x`);
 
-const out = resolve(dirname(fileURLToPath(import.meta.url)), "../results/wire.json");
-mkdirSync(dirname(out), { recursive: true });
-writeFileSync(
-  out,
-  `${JSON.stringify(
-    {
-      workload: { datums: DATUMS, tokens: TOKENS },
-      sizes: {
-        protobuf: proto.length,
-        json: jsonBytes,
-        zstd: compressed.length,
-        output: outputBytes.length,
-      },
-      rows,
-      ratios: {
-        jsonOverProtobufEncode: jsonEnc / protoEnc,
-        binaryWriterOverSizedWriter: rows[2]!.ms / protoEnc,
-      },
-      node: process.version,
-      zstdBackend,
-      date: new Date().toISOString(),
-    },
-    null,
-    2,
-  )}\n`,
-);
-console.log(`wrote ${out}`);
+writeBenchResults("wire", {
+  workload: { datums: DATUMS, tokens: TOKENS },
+  sizes: {
+    protobuf: proto.length,
+    json: jsonBytes,
+    zstd: compressed.length,
+    output: outputBytes.length,
+  },
+  rows,
+  ratios: {
+    jsonOverProtobufEncode: jsonEnc / protoEnc,
+    binaryWriterOverSizedWriter: rows[2]!.ms / protoEnc,
+  },
+  zstdBackend,
+});
