@@ -2,6 +2,7 @@
 // the arithmetic of any output element, so results are bit-identical across thread counts.
 
 import { exp1, exp4, fma4, hmax4, hsum4 } from "./simd";
+import { GEMM_SCRATCH_BYTES, gemmOne } from "./gemm";
 import { SCRATCH_BYTES, scratchPtr } from "./scratch";
 
 @inline
@@ -515,139 +516,83 @@ export function attention_fwd(
   }
 }
 
-// dst[d] += sum_r w_r * x_r[d] over four rows, one read-modify-write of dst.
-@inline
-function axpy4(w0: f32, w1: f32, w2: f32, w3: f32, x0: usize, x1: usize, x2: usize, x3: usize, dst: usize, D: i32): void {
-  const v0 = f32x4.splat(w0);
-  const v1 = f32x4.splat(w1);
-  const v2 = f32x4.splat(w2);
-  const v3 = f32x4.splat(w3);
-  let d = 0;
-  for (; d + 4 <= D; d += 4) {
-    const o = (<usize>d) << 2;
-    let acc = v128.load(dst + o);
-    acc = fma4(v0, v128.load(x0 + o), acc);
-    acc = fma4(v1, v128.load(x1 + o), acc);
-    acc = fma4(v2, v128.load(x2 + o), acc);
-    acc = fma4(v3, v128.load(x3 + o), acc);
-    v128.store(dst + o, acc);
-  }
-  for (; d < D; d++) {
-    const o = (<usize>d) << 2;
-    let acc = load<f32>(dst + o);
-    acc += w0 * load<f32>(x0 + o);
-    acc += w1 * load<f32>(x1 + o);
-    acc += w2 * load<f32>(x2 + o);
-    acc += w3 * load<f32>(x3 + o);
-    store<f32>(dst + o, acc);
-  }
-}
+// Query rows and key rows of one block of the attention backward (its P and dS tiles are BQ x BK).
+const BQ: i32 = 64;
+const BK: i32 = 64;
+// The tiles sit past the region GEMM packs into, inside the thread's scratch.
+const ATTN_TILES: usize = <usize>GEMM_SCRATCH_BYTES;
 
-// ds[j] = p[j] * (ds[j] - di) * scale for j < n (ds holds dOut.v_j on entry); p and ds are zeroed
-// on [n, nmax) so the block's dk/dv update can run over nmax keys for every row.
-function scoreGrads(p: usize, ds: usize, n: i32, nmax: i32, di: f32, scale: f32): void {
-  const vdi = f32x4.splat(di);
+// For one (query block, key block) tile, turns the raw scores S (in p, already scaled) and
+// dP = dOut . v_j (in ds) into probabilities p = exp(S - lse_i) and score gradients
+// ds = p * (dP - D_i) * scale, with keys past each query's position zeroed (causal mask).
+function tileGrads(p: usize, ds: usize, rb: i32, cb: i32, i0: i32, j0: i32, lseRow: usize, di: usize, scale: f32): void {
   const vsc = f32x4.splat(scale);
-  let j = 0;
-  for (; j + 4 <= n; j += 4) {
-    const o = (<usize>j) << 2;
-    v128.store(ds + o, f32x4.mul(f32x4.mul(v128.load(p + o), f32x4.sub(v128.load(ds + o), vdi)), vsc));
-  }
-  for (; j < n; j++) {
-    store<f32>(ptr(ds, j), load<f32>(ptr(p, j)) * (load<f32>(ptr(ds, j)) - di) * scale);
-  }
-  for (j = n; j < nmax; j++) {
-    store<f32>(ptr(p, j), 0);
-    store<f32>(ptr(ds, j), 0);
+  for (let r = 0; r < rb; r++) {
+    const pr = p + ((<usize>(r * BK)) << 2);
+    const dr = ds + ((<usize>(r * BK)) << 2);
+    const valid = min(cb, i0 + r - j0 + 1);
+    const L = load<f32>(ptr(lseRow, i0 + r));
+    const vl = f32x4.splat(L);
+    const vd = f32x4.splat(load<f32>(ptr(di, r)));
+    let j = 0;
+    for (; j + 4 <= valid; j += 4) {
+      const o = (<usize>j) << 2;
+      const pv = exp4(f32x4.sub(v128.load(pr + o), vl));
+      v128.store(pr + o, pv);
+      v128.store(dr + o, f32x4.mul(f32x4.mul(pv, f32x4.sub(v128.load(dr + o), vd)), vsc));
+    }
+    for (; j < valid; j++) {
+      const pv = exp1(load<f32>(ptr(pr, j)) - L);
+      store<f32>(ptr(pr, j), pv);
+      store<f32>(ptr(dr, j), pv * (load<f32>(ptr(dr, j)) - load<f32>(ptr(di, r))) * scale);
+    }
+    for (; j < cb; j++) {
+      store<f32>(ptr(pr, j), 0);
+      store<f32>(ptr(dr, j), 0);
+    }
   }
 }
 
-/** Query rows the attention backward handles together (its scratch holds 2 x QB rows of T floats). */
-const QB: i32 = 4;
-
-// Causal GQA backward (kvLen == T). Work is split by kv head: dk/dv of a kv head accumulate over
-// all query heads of its group, so each group belongs to one thread. Query rows are taken QB at a
-// time so each dk/dv row is read and written once per block rather than once per query.
+// Causal GQA backward (kvLen == T), blocked like FlashAttention's: for each tile of BQ query rows
+// and BK key rows, S = scale Q K^T and dP = dOut V^T are recomputed with GEMMs, turned into P and dS,
+// and three more GEMMs give dQ += dS K, dK += dS^T Q, dV += P^T dOut. Tiles past the diagonal are
+// skipped. Work is split by kv head: dk/dv of a kv head accumulate over every query head of its
+// group, so a group belongs to one thread and the sums run in the same order on any thread count.
+// Scratch holds two BQ x BK tiles, whatever the sequence length.
 export function attention_bwd(
   q: usize, k: usize, v: usize, out: usize, lse: usize, dOut: usize, dq: usize, dk: usize, dv: usize,
   T: i32, H: i32, KVH: i32, D: i32, scale: f32, tid: i32, nthr: i32,
 ): void {
   const group = H / KVH;
-  const rowB = (<usize>T) << 2;
-  const pB = scratchPtr; // QB rows of probabilities
-  const dsB = scratchPtr + <usize>QB * rowB; // QB rows of score gradients
-  const kvStride = (<usize>(KVH * D)) << 2;
+  const pT = scratchPtr + ATTN_TILES;
+  const dsT = pT + ((<usize>(BQ * BK)) << 2);
+  const di = dsT + ((<usize>(BQ * BK)) << 2);
+  const ldq = H * D;
+  const ldkv = KVH * D;
   for (let g = tid; g < KVH; g += nthr) {
     for (let j = 0; j < T; j++) {
       zero(ptr(dk, (j * KVH + g) * D), D);
       zero(ptr(dv, (j * KVH + g) * D), D);
     }
-    const kg = ptr(k, g * D);
-    const vg = ptr(v, g * D);
     for (let h = g * group; h < (g + 1) * group; h++) {
-      for (let i0 = 0; i0 < T; i0 += QB) {
-        const rb = min(QB, T - i0);
-        const nmax = i0 + rb;
-        let r = 0;
-        while (r < QB) {
-          const p = pB + <usize>r * rowB;
-          const ds = dsB + <usize>r * rowB;
-          if (r >= rb) {
-            zero(p, nmax);
-            zero(ds, nmax);
-            r++;
-            continue;
-          }
-          const i = i0 + r;
-          const row = (i * H + h) * D;
-          const qi = ptr(q, row);
-          const doi = ptr(dOut, row);
-          const n = i + 1;
-          if (r + 1 < rb) {
-            // Rows i and i + 1 together: every key and value row is loaded once for both.
-            const row1 = row + H * D;
-            const p1 = p + rowB;
-            const ds1 = ds + rowB;
-            scoresOf2(qi, ptr(q, row1), kg, kvStride, n, D, 1, p, p1);
-            expScaled(p, n, scale, load<f32>(ptr(lse, h * T + i)));
-            expScaled(p1, n + 1, scale, load<f32>(ptr(lse, h * T + i + 1)));
-            scoresOf2(doi, ptr(dOut, row1), vg, kvStride, n, D, 1, ds, ds1);
-            scoreGrads(p, ds, n, nmax, dot(doi, ptr(out, row), D), scale);
-            scoreGrads(p1, ds1, n + 1, nmax, dot(ptr(dOut, row1), ptr(out, row1), D), scale);
-            weightedRows2(ds, ds1, kg, kvStride, n, D, ptr(dq, row), ptr(dq, row1));
-            r += 2;
-            continue;
-          }
-          // p = exp(fl(dot*scale) - lse), exactly as in the forward.
-          scoresOf(qi, kg, kvStride, n, D, 1, p);
-          expScaled(p, n, scale, load<f32>(ptr(lse, h * T + i)));
-          // ds = p * (dOut.v_j - dOut.out) * scale
-          scoresOf(doi, vg, kvStride, n, D, 1, ds);
-          scoreGrads(p, ds, n, nmax, dot(doi, ptr(out, row), D), scale);
-          weightedRows(ds, kg, kvStride, n, D, ptr(dq, row));
-          r++;
+      for (let i0 = 0; i0 < T; i0 += BQ) {
+        const rb = min(BQ, T - i0);
+        const qb = ptr(q, i0 * ldq + h * D);
+        const dob = ptr(dOut, i0 * ldq + h * D);
+        const dqb = ptr(dq, i0 * ldq + h * D);
+        for (let r = 0; r < rb; r++) {
+          store<f32>(ptr(di, r), dot(dob + ((<usize>(r * ldq)) << 2), ptr(out, (i0 + r) * ldq + h * D), D));
         }
-        // Rows past the block's end (r >= rb) have zero weights; point them at row i0.
-        const q0 = ptr(q, (i0 * H + h) * D);
-        const o0 = ptr(dOut, (i0 * H + h) * D);
-        const rs = (<usize>(H * D)) << 2;
-        const q1 = rb > 1 ? q0 + rs : q0;
-        const q2 = rb > 2 ? q0 + 2 * rs : q0;
-        const q3 = rb > 3 ? q0 + 3 * rs : q0;
-        const o1 = rb > 1 ? o0 + rs : o0;
-        const o2 = rb > 2 ? o0 + 2 * rs : o0;
-        const o3 = rb > 3 ? o0 + 3 * rs : o0;
-        for (let j = 0; j < nmax; j++) {
-          const kv = (j * KVH + g) * D;
-          const jo = (<usize>j) << 2;
-          axpy4(
-            load<f32>(dsB + jo), load<f32>(dsB + rowB + jo), load<f32>(dsB + 2 * rowB + jo), load<f32>(dsB + 3 * rowB + jo),
-            q0, q1, q2, q3, ptr(dk, kv), D,
-          );
-          axpy4(
-            load<f32>(pB + jo), load<f32>(pB + rowB + jo), load<f32>(pB + 2 * rowB + jo), load<f32>(pB + 3 * rowB + jo),
-            o0, o1, o2, o3, ptr(dv, kv), D,
-          );
+        for (let j0 = 0; j0 < i0 + rb; j0 += BK) {
+          const cb = min(BK, i0 + rb - j0);
+          const kb = ptr(k, j0 * ldkv + g * D);
+          const vb = ptr(v, j0 * ldkv + g * D);
+          gemmOne(false, true, rb, cb, D, qb, ldq, kb, ldkv, pT, BK, scale, 0);
+          gemmOne(false, true, rb, cb, D, dob, ldq, vb, ldkv, dsT, BK, 1, 0);
+          tileGrads(pT, dsT, rb, cb, i0, j0, ptr(lse, h * T), di, scale);
+          gemmOne(false, false, rb, D, cb, dsT, BK, kb, ldkv, dqb, ldq, 1, j0 == 0 ? 0 : 1);
+          gemmOne(true, false, cb, D, rb, dsT, BK, qb, ldq, ptr(dk, j0 * ldkv + g * D), ldkv, 1, 1);
+          gemmOne(true, false, cb, D, rb, pT, BK, dob, ldq, ptr(dv, j0 * ldkv + g * D), ldkv, 1, 1);
         }
       }
     }

@@ -19,6 +19,9 @@ const FEW_ROWS: i32 = 4;
 const FEW_COLS: i32 = 8192;
 // Edge tile (8 floats) after the packed B block, inside the thread's scratch.
 const EDGE_TILE: i32 = KC * NC * 4;
+// Scratch bytes a product may use when k <= 4096 (packed block + edge tile; the few-rows path needs
+// less). Kernels that call `gemmOne` keep their own data above this.
+export const GEMM_SCRATCH_BYTES: i32 = 768 << 10;
 
 // Packs op(B)[pc..pc+kc, j0..j0+nc) as panels of 8 columns (zero-padded): panel q, row p at
 // dst + (q*kc + p)*32 bytes.
@@ -389,6 +392,14 @@ function gemmRange(
   if (k == 0) scaleC(c, ldc, beta, m0, m1, n0, n1);
   else if (m <= FEW_ROWS && FEW_ROWS * (k + FEW_COLS) * 4 <= SCRATCH_BYTES) gemmFewRows(transA, transB, k, a, lda, b, ldb, c, ldc, alpha, beta, m0, m1, n0, n1);
   else gemmBlock(transA, transB, k, a, lda, b, ldb, c, ldc, alpha, beta, m0, m1, n0, n1);
+}
+
+/** One whole product on the calling thread, for kernels that run GEMMs inside their own share. */
+export function gemmOne(
+  transA: bool, transB: bool, m: i32, n: i32, k: i32,
+  a: usize, lda: i32, b: usize, ldb: i32, c: usize, ldc: i32, alpha: f32, beta: f32,
+): void {
+  gemmRange(transA, transB, m, k, a, lda, b, ldb, c, ldc, alpha, beta, 0, m, 0, n);
 }
 
 /**

@@ -25,6 +25,8 @@ const MAX_PAGES = 65536;
 const GEMM_PARALLEL_MACS = 1 << 20;
 const ELEMENTWISE_PARALLEL = 1 << 19;
 const SOFTMAX_PARALLEL = 1 << 16;
+/** The attention backward's GEMMs keep k <= headDim inside the scratch GEMM region (k <= 4096). */
+const MAX_ATTENTION_HEAD_DIM = 4096;
 
 /**
  * A shared memory with the largest maximum the process can reserve (address space only; pages are
@@ -349,7 +351,14 @@ export class WasmKernels implements Kernels {
         "nKvHeads",
       );
     }
-    // Per-thread scratch holds one row of kvLen scores (forward) or 8 (backward, 4 queries at a time).
+    // The forward keeps `scratchRows` rows of kvLen scores in per-thread scratch; the backward works
+    // in fixed tiles (scratchRows 0) and runs GEMMs with k = headDim.
+    if (p.headDim > MAX_ATTENTION_HEAD_DIM) {
+      throw new TinkerValidationError(
+        `headDim ${p.headDim} is too large for the wasm attention kernel (max ${MAX_ATTENTION_HEAD_DIM})`,
+        "headDim",
+      );
+    }
     if (scratchRows * L > this.maxScratchFloats) {
       throw new TinkerValidationError(
         `kvLen ${L} is too long for the wasm attention kernel (max ${Math.floor(this.maxScratchFloats / scratchRows)})`,
@@ -381,7 +390,7 @@ export class WasmKernels implements Kernels {
   }
 
   attentionBackward(p: AttentionBackwardParams): void {
-    const { T, L } = this.checkAttention(p, 8);
+    const { T, L } = this.checkAttention(p, 0);
     if (L !== T) {
       throw new TinkerValidationError(
         `attentionBackward needs kvLen == seqLen, got ${L} != ${T}`,
