@@ -105,25 +105,33 @@ export function rmsnorm_bwd(dy: usize, x: usize, w: usize, rstd: usize, dx: usiz
 
 // ---------------------------------------------------------------- RoPE
 
-// In place on x [rows, heads, headDim], pairs (i, i + half); angles in float64.
-export function rope(x: usize, positions: usize, rows: i32, heads: i32, headDim: i32, theta: f64, inverse: i32, tid: i32, nthr: i32): void {
+// Fills table rows p0..p1 of a RoPE table: per position, cos then sin of pos * theta^(-2i/headDim)
+// for i < headDim/2, as float32 (angles in float64). Rows are split between threads.
+export function rope_table(table: usize, p0: i32, p1: i32, headDim: i32, theta: f64, tid: i32, nthr: i32): void {
   const half = headDim >> 1;
-  const invFreq = scratchPtr; // f64[half]
-  const cosB = scratchPtr + ((<usize>half) << 3); // f32[half]
-  const sinB = cosB + ((<usize>half) << 2); // f32[half]
-  for (let i = 0; i < half; i++) {
-    store<f64>(invFreq + ((<usize>i) << 3), Math.pow(theta, -(<f64>(2 * i)) / <f64>headDim));
+  const r0 = p0 + shareLo(p1 - p0, 1, tid, nthr);
+  const r1 = p0 + shareLo(p1 - p0, 1, tid + 1, nthr);
+  for (let r = r0; r < r1; r++) {
+    const cosB = ptr(table, r * headDim);
+    const sinB = ptr(cosB, half);
+    for (let i = 0; i < half; i++) {
+      const ang = <f64>r * Math.pow(theta, -(<f64>(2 * i)) / <f64>headDim);
+      store<f32>(ptr(cosB, i), <f32>Math.cos(ang));
+      store<f32>(ptr(sinB, i), <f32>Math.sin(ang));
+    }
   }
-  const sign: f64 = inverse != 0 ? -1.0 : 1.0;
+}
+
+// In place on x [rows, heads, headDim], pairs (i, i + half), with cos/sin from a `rope_table`
+// covering every position. `inverse` rotates by the negative angle (the backward pass).
+export function rope(x: usize, positions: usize, rows: i32, heads: i32, headDim: i32, table: usize, inverse: i32, tid: i32, nthr: i32): void {
+  const half = headDim >> 1;
   const r0 = shareLo(rows, 1, tid, nthr);
   const r1 = shareLo(rows, 1, tid + 1, nthr);
+  const neg = inverse != 0;
   for (let r = r0; r < r1; r++) {
-    const pos = <f64>load<i32>(positions + ((<usize>r) << 2));
-    for (let i = 0; i < half; i++) {
-      const ang = pos * load<f64>(invFreq + ((<usize>i) << 3));
-      store<f32>(ptr(cosB, i), <f32>Math.cos(ang));
-      store<f32>(ptr(sinB, i), <f32>(sign * Math.sin(ang)));
-    }
+    const cosB = ptr(table, load<i32>(positions + ((<usize>r) << 2)) * headDim);
+    const sinB = ptr(cosB, half);
     for (let h = 0; h < heads; h++) {
       const x1 = ptr(x, (r * heads + h) * headDim);
       const x2 = ptr(x1, half);
@@ -133,7 +141,8 @@ export function rope(x: usize, positions: usize, rows: i32, heads: i32, headDim:
         const a = v128.load(x1 + o);
         const b = v128.load(x2 + o);
         const c = v128.load(cosB + o);
-        const s = v128.load(sinB + o);
+        const sv = v128.load(sinB + o);
+        const s = neg ? f32x4.neg(sv) : sv;
         v128.store(x1 + o, f32x4.sub(f32x4.mul(a, c), f32x4.mul(b, s)));
         v128.store(x2 + o, f32x4.add(f32x4.mul(b, c), f32x4.mul(a, s)));
       }
@@ -141,7 +150,7 @@ export function rope(x: usize, positions: usize, rows: i32, heads: i32, headDim:
         const a = load<f32>(ptr(x1, i));
         const b = load<f32>(ptr(x2, i));
         const c = load<f32>(ptr(cosB, i));
-        const s = load<f32>(ptr(sinB, i));
+        const s = neg ? -load<f32>(ptr(sinB, i)) : load<f32>(ptr(sinB, i));
         store<f32>(ptr(x1, i), a * c - b * s);
         store<f32>(ptr(x2, i), b * c + a * s);
       }

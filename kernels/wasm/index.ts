@@ -2,6 +2,6 @@
 export { setScratch, heapBase, scratchBytes } from "./scratch";
 export { gemm } from "./gemm";
 export {
-  rmsnorm_fwd, rmsnorm_bwd, rope, swiglu_fwd, swiglu_bwd, attention_fwd, attention_bwd,
+  rmsnorm_fwd, rmsnorm_bwd, rope_table, rope, swiglu_fwd, swiglu_bwd, attention_fwd, attention_bwd,
   logsoftmax_gather, logsoftmax_bwd, adamw, sumsq,
 } from "./fused";

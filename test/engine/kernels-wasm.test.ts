@@ -544,6 +544,38 @@ describe.each(variants)("wasm kernels (relaxedSimd=$relaxedSimd)", ({ relaxedSim
       expectClose(dy, g, 1e-6, "drope");
     });
 
+    it("keeps its cos/sin tables right as they grow and per (theta, headDim)", () => {
+      const K = createWasmKernelsSync({ threads: 1, relaxedSimd });
+      try {
+        const [heads, hd] = [2, 8];
+        // Small positions first (a 1024-row table), then past it (grown, old rows copied), then a
+        // second theta and the first again.
+        for (const [theta, positions] of [
+          [1e4, [0, 5, 1023]],
+          [1e4, [1024, 7, 70000]],
+          [5e5, [3, 70000]],
+          [1e4, [2, 1500, 69999]],
+        ] as const) {
+          const rows = positions.length;
+          const x = filled(K, rows * heads * hd, 9);
+          const x0 = f64(x);
+          K.rope(x, Int32Array.from(positions), rows, heads, hd, theta, false);
+          const want = refRope(x0, [...positions], rows, heads, hd, theta, false);
+          // Angles up to 7e4 rad: float64 angle error ~1e-11, cos/sin rounded to float32.
+          expectClose(x, want, 8 * U * maxAbs(x0), `rope theta=${theta} at ${positions}`);
+        }
+        const x = K.alloc(heads * hd);
+        expect(() => K.rope(x, Int32Array.from([-1]), 1, heads, hd, 1e4, false)).toThrow(
+          /positions\[0\] = -1 is outside/,
+        );
+        expect(() => K.rope(x, Int32Array.from([1 << 21]), 1, heads, hd, 1e4, false)).toThrow(
+          /position 2097152 is outside \[0, 1048576\)/,
+        );
+      } finally {
+        K.dispose();
+      }
+    });
+
     it("rejects an odd head dimension and short positions", () => {
       const x = K1.alloc(12);
       expect(() => K1.rope(x, new Int32Array(2), 2, 2, 3, 1e4, false)).toThrow(

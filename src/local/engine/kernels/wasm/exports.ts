@@ -8,6 +8,7 @@ export interface KernelExports {
   gemm(...args: number[]): void;
   rmsnorm_fwd(...args: number[]): void;
   rmsnorm_bwd(...args: number[]): void;
+  rope_table(...args: number[]): void;
   rope(...args: number[]): void;
   swiglu_fwd(...args: number[]): void;
   swiglu_bwd(...args: number[]): void;
@@ -24,6 +25,7 @@ export const PARALLEL_OPS = [
   "gemm",
   "rmsnorm_fwd",
   "rmsnorm_bwd",
+  "rope_table",
   "rope",
   "swiglu_fwd",
   "swiglu_bwd",

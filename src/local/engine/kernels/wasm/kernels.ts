@@ -25,6 +25,15 @@ const MAX_PAGES = 65536;
 const GEMM_PARALLEL_MACS = 1 << 20;
 const ELEMENTWISE_PARALLEL = 1 << 19;
 const SOFTMAX_PARALLEL = 1 << 16;
+/** RoPE tables cover positions below this (2^20, far past any supported context). */
+const MAX_ROPE_POSITIONS = 1 << 20;
+
+/** cos/sin rows per position for one (theta, headDim), in the kernel heap. */
+interface RopeTable {
+  buf: Float32Array;
+  positions: number;
+}
+
 /** The attention backward's GEMMs keep k <= headDim inside the scratch GEMM region (k <= 4096). */
 const MAX_ATTENTION_HEAD_DIM = 4096;
 
@@ -71,6 +80,7 @@ export class WasmKernels implements Kernels {
   private readonly heap: WasmHeap;
   private readonly pool: ThreadPool;
   private readonly maxScratchFloats: number;
+  private readonly ropeTables = new Map<string, RopeTable>();
   private stageOff = -1;
   private stageBytes = 0;
 
@@ -294,20 +304,45 @@ export class WasmKernels implements Kernels {
     positiveInt(headDim, "headDim");
     if (headDim % 2 !== 0)
       throw new TinkerValidationError(`headDim must be even, got ${headDim}`, "headDim");
-    if (headDim * 4 > this.maxScratchFloats) {
-      throw new TinkerValidationError(
-        `headDim ${headDim} is too large for the wasm kernels`,
-        "headDim",
-      );
-    }
     const xp = this.ptr(x, rows * heads * headDim, "x");
-    const pos = this.stageInts(positions, rows, "positions");
+    let maxPos = 0;
+    for (let i = 0; i < rows && i < positions.length; i++) maxPos = Math.max(maxPos, positions[i]!);
+    const table = this.ropeTable(theta, headDim, maxPos + 1);
+    const pos = this.stageInts(positions, rows, "positions", table.positions);
     const n = rows * heads * headDim;
     this.pool.run(
       "rope",
-      [xp, pos, rows, heads, headDim, theta, inverse ? 1 : 0],
+      [xp, pos, rows, heads, headDim, this.ptr(table.buf, 0, "table"), inverse ? 1 : 0],
       rows > 1 && n >= ELEMENTWISE_PARALLEL,
     );
+  }
+
+  /**
+   * The cos/sin table for (theta, headDim) covering at least `positions` positions. Computing the
+   * angles costs more than rotating, so tables are kept and grown by doubling.
+   */
+  private ropeTable(theta: number, headDim: number, positions: number): RopeTable {
+    const key = `${theta}/${headDim}`;
+    const have = this.ropeTables.get(key);
+    if (have && have.positions >= positions) return have;
+    if (!Number.isSafeInteger(positions) || positions > MAX_ROPE_POSITIONS) {
+      throw new TinkerValidationError(
+        `position ${positions - 1} is outside [0, ${MAX_ROPE_POSITIONS})`,
+        "positions",
+      );
+    }
+    const count = Math.min(MAX_ROPE_POSITIONS, Math.max(1024, 2 ** Math.ceil(Math.log2(positions))));
+    const buf = this.heap.alloc(count * headDim);
+    const from = have?.positions ?? 0;
+    if (have) {
+      buf.set(have.buf);
+      this.heap.free(have.buf);
+    }
+    const args = [this.ptr(buf, count * headDim, "table"), from, count, headDim, theta];
+    this.pool.run("rope_table", args, (count - from) * headDim >= ELEMENTWISE_PARALLEL / 8);
+    const table = { buf, positions: count };
+    this.ropeTables.set(key, table);
+    return table;
   }
 
   swigluForward(gate: Float32Array, up: Float32Array, out: Float32Array, n: number): void {
