@@ -844,41 +844,45 @@ describe.each(variants)("wasm kernels (relaxedSimd=$relaxedSimd)", ({ relaxedSim
       { T: 65, L: 65, H: 2, KVH: 1, D: 16, scale: 0.25 },
       { T: 131, L: 131, H: 4, KVH: 2, D: 64, scale: 0.125 },
       { T: 200, L: 200, H: 6, KVH: 3, D: 20, scale: 0.2 },
-    ])("backward over several tiles matches the float64 gradients (T=$T H=$H KVH=$KVH D=$D)", (s) => {
-      for (const K of [K1, K2]) {
-        const q = filled(K, s.T * s.H * s.D, 11, 3);
-        const k = filled(K, s.T * s.KVH * s.D, 12, 3);
-        const v = filled(K, s.T * s.KVH * s.D, 13, 2);
-        const dOut = filled(K, s.T * s.H * s.D, 14);
-        const out = K.alloc(q.length);
-        const lse = K.alloc(s.H * s.T);
-        const [dq, dk, dv] = [q, k, v].map((x) => K.alloc(x.length).fill(Number.NaN)) as [
-          Float32Array,
-          Float32Array,
-          Float32Array,
-        ];
-        const base = {
-          q,
-          k,
-          v,
-          out,
-          lse,
-          seqLen: s.T,
-          nHeads: s.H,
-          nKvHeads: s.KVH,
-          headDim: s.D,
-          scale: s.scale,
-        };
-        K.attentionForward(base);
-        K.attentionBackward({ ...base, dOut, dq, dk, dv });
-        const ref = refAttentionBackward(f64(q), f64(k), f64(v), dOut, s);
-        // Each gradient sums up to T * group terms, each a product of D-term dot products.
-        const tol = (g: Float64Array) => (s.D + s.T * (s.H / s.KVH) + 32) * U * 16 * (maxAbs(g) + 1);
-        expectClose(dq, ref.dq, tol(ref.dq), "dq");
-        expectClose(dk, ref.dk, tol(ref.dk), "dk");
-        expectClose(dv, ref.dv, tol(ref.dv), "dv");
-      }
-    });
+    ])(
+      "backward over several tiles matches the float64 gradients (T=$T H=$H KVH=$KVH D=$D)",
+      (s) => {
+        for (const K of [K1, K2]) {
+          const q = filled(K, s.T * s.H * s.D, 11, 3);
+          const k = filled(K, s.T * s.KVH * s.D, 12, 3);
+          const v = filled(K, s.T * s.KVH * s.D, 13, 2);
+          const dOut = filled(K, s.T * s.H * s.D, 14);
+          const out = K.alloc(q.length);
+          const lse = K.alloc(s.H * s.T);
+          const [dq, dk, dv] = [q, k, v].map((x) => K.alloc(x.length).fill(Number.NaN)) as [
+            Float32Array,
+            Float32Array,
+            Float32Array,
+          ];
+          const base = {
+            q,
+            k,
+            v,
+            out,
+            lse,
+            seqLen: s.T,
+            nHeads: s.H,
+            nKvHeads: s.KVH,
+            headDim: s.D,
+            scale: s.scale,
+          };
+          K.attentionForward(base);
+          K.attentionBackward({ ...base, dOut, dq, dk, dv });
+          const ref = refAttentionBackward(f64(q), f64(k), f64(v), dOut, s);
+          // Each gradient sums up to T * group terms, each a product of D-term dot products.
+          const tol = (g: Float64Array) =>
+            (s.D + s.T * (s.H / s.KVH) + 32) * U * 16 * (maxAbs(g) + 1);
+          expectClose(dq, ref.dq, tol(ref.dq), "dq");
+          expectClose(dk, ref.dk, tol(ref.dk), "dk");
+          expectClose(dv, ref.dv, tol(ref.dv), "dv");
+        }
+      },
+    );
 
     it("rejects inconsistent shapes", () => {
       const b = K1.alloc(64);

@@ -72,6 +72,36 @@ export function peftName(module: string, factor: "A" | "B"): string {
  * The trainable state of one LoRA adapter on a base model: parameters, accumulated gradients and
  * AdamW moments, each one contiguous buffer in the kernel heap (so a step is a single kernel call).
  */
+/**
+ * Projections of a decoder layer that read the same input. Their A factors are stored stacked, so
+ * `x A^T` for the whole group (and, backward, its dA and dx terms) is one product instead of one per
+ * projection.
+ */
+export const LORA_GROUPS = {
+  qkv: ["q_proj", "k_proj", "v_proj"],
+  o: ["o_proj"],
+  gate_up: ["gate_proj", "up_proj"],
+  down: ["down_proj"],
+} as const satisfies Record<string, readonly LayerModule[]>;
+
+export type LoraGroupName = keyof typeof LORA_GROUPS;
+
+/** A group of LoRA pairs sharing one input: stacked A factors `[rank * members, inDim]`. */
+export interface LoraGroup {
+  readonly inDim: number;
+  /** Columns of `x A^T` for the group: rank times the number of members. */
+  readonly rank: number;
+  readonly a: Float32Array;
+  readonly dA: Float32Array;
+  /** Each member and the first column of its rank block in `x A^T`. */
+  readonly members: ReadonlyArray<{ readonly pair: LoraPair; readonly col: number }>;
+}
+
+/**
+ * The trainable state of one LoRA adapter on a base model: parameters, accumulated gradients and
+ * AdamW moments, each one contiguous buffer in the kernel heap (so a step is a single kernel call).
+ * Within it each group's A factors are adjacent, then its B factors.
+ */
 export class LoraAdapter {
   readonly lora: ResolvedLoraConfig;
   /** alpha / rank. */
@@ -84,7 +114,11 @@ export class LoraAdapter {
   step = 0;
   /** Per layer, the adapted projections. */
   readonly layers: Array<Partial<Record<LayerModule, LoraPair>>>;
+  /** Per layer, the adapted projections by shared input. */
+  readonly groups: Array<Partial<Record<LoraGroupName, LoraGroup>>>;
   readonly lmHead: LoraPair | null;
+  /** The lm_head pair as a group of one. */
+  readonly lmHeadGroup: LoraGroup | null;
   /** Every pair in a fixed order (layers, then lm_head). */
   readonly pairs: readonly LoraPair[];
 
@@ -98,56 +132,84 @@ export class LoraAdapter {
     this.lora = { ...lora };
     this.scale = LORA_ALPHA / lora.rank;
     const r = lora.rank;
-    const specs: Array<{
+    interface Spec {
       module: string;
       inDim: number;
       outDim: number;
-      layer: number;
       m: LayerModule | null;
-    }> = [];
-    const mods = [...(lora.trainAttn ? ATTN_MODULES : []), ...(lora.trainMlp ? MLP_MODULES : [])];
+    }
+    const groupSpecs: Array<{ layer: number; name: LoraGroupName | null; members: Spec[] }> = [];
+    const enabled = (name: LoraGroupName) =>
+      name === "qkv" || name === "o" ? lora.trainAttn : lora.trainMlp;
     for (let l = 0; l < config.numLayers; l++) {
-      for (const m of mods) {
-        const [inDim, outDim] = moduleDims(config, m);
-        specs.push({ module: modulePath(l, m), inDim, outDim, layer: l, m });
+      for (const [name, mods] of Object.entries(LORA_GROUPS) as Array<
+        [LoraGroupName, readonly LayerModule[]]
+      >) {
+        if (!enabled(name)) continue;
+        const members = mods.map((m) => {
+          const [inDim, outDim] = moduleDims(config, m);
+          return { module: modulePath(l, m), inDim, outDim, m };
+        });
+        groupSpecs.push({ layer: l, name, members });
       }
     }
     if (lora.trainUnembed) {
-      specs.push({
-        module: "lm_head",
-        inDim: config.hiddenSize,
-        outDim: config.vocabSize,
+      groupSpecs.push({
         layer: -1,
-        m: null,
+        name: null,
+        members: [
+          { module: "lm_head", inDim: config.hiddenSize, outDim: config.vocabSize, m: null },
+        ],
       });
     }
-    const total = specs.reduce((s, p) => s + r * (p.inDim + p.outDim), 0);
+    const total = groupSpecs.reduce(
+      (s, g) => s + g.members.reduce((t, p) => t + r * (p.inDim + p.outDim), 0),
+      0,
+    );
     this.params = kernels.alloc(Math.max(total, 1));
     this.grads = kernels.alloc(Math.max(total, 1));
     this.m = kernels.alloc(Math.max(total, 1));
     this.v = kernels.alloc(Math.max(total, 1));
     this.layers = Array.from({ length: config.numLayers }, () => ({}));
+    this.groups = Array.from({ length: config.numLayers }, () => ({}));
     let lmHead: LoraPair | null = null;
+    let lmHeadGroup: LoraGroup | null = null;
     const pairs: LoraPair[] = [];
     let off = 0;
-    for (const s of specs) {
-      const na = r * s.inDim;
-      const nb = s.outDim * r;
-      const pair: LoraPair = {
-        module: s.module,
-        inDim: s.inDim,
-        outDim: s.outDim,
-        a: this.params.subarray(off, off + na),
-        b: this.params.subarray(off + na, off + na + nb),
-        dA: this.grads.subarray(off, off + na),
-        dB: this.grads.subarray(off + na, off + na + nb),
+    for (const gs of groupSpecs) {
+      const inDim = gs.members[0]!.inDim;
+      const na = r * inDim;
+      const aStart = off;
+      off += na * gs.members.length;
+      const members = gs.members.map((s, i) => {
+        const nb = s.outDim * r;
+        const pair: LoraPair = {
+          module: s.module,
+          inDim: s.inDim,
+          outDim: s.outDim,
+          a: this.params.subarray(aStart + i * na, aStart + (i + 1) * na),
+          b: this.params.subarray(off, off + nb),
+          dA: this.grads.subarray(aStart + i * na, aStart + (i + 1) * na),
+          dB: this.grads.subarray(off, off + nb),
+        };
+        off += nb;
+        pairs.push(pair);
+        if (s.m) this.layers[gs.layer]![s.m] = pair;
+        else lmHead = pair;
+        return { pair, col: i * r };
+      });
+      const group: LoraGroup = {
+        inDim,
+        rank: r * members.length,
+        a: this.params.subarray(aStart, aStart + na * members.length),
+        dA: this.grads.subarray(aStart, aStart + na * members.length),
+        members,
       };
-      off += na + nb;
-      pairs.push(pair);
-      if (s.m) this.layers[s.layer]![s.m] = pair;
-      else lmHead = pair;
+      if (gs.name) this.groups[gs.layer]![gs.name] = group;
+      else lmHeadGroup = group;
     }
     this.lmHead = lmHead;
+    this.lmHeadGroup = lmHeadGroup;
     this.pairs = pairs;
     this.paramCount = total;
   }
@@ -187,17 +249,16 @@ export class LoraAdapter {
   /** AdamW moments (`<peft name>.exp_avg`, `<peft name>.exp_avg_sq`), copied, and the step count. */
   exportOptimizer(): { tensors: Map<string, NamedTensor>; step: number } {
     const tensors = new Map<string, NamedTensor>();
-    let off = 0;
     for (const p of this.pairs) {
-      for (const [factor, shape] of [
-        ["A", [this.lora.rank, p.inDim]],
-        ["B", [p.outDim, this.lora.rank]],
+      for (const [factor, shape, view] of [
+        ["A", [this.lora.rank, p.inDim], p.a],
+        ["B", [p.outDim, this.lora.rank], p.b],
       ] as const) {
-        const n = shape[0] * shape[1];
+        const off = this.offsetOf(view);
+        const n = view.length;
         const name = peftName(p.module, factor);
         tensors.set(`${name}.exp_avg`, { shape: [...shape], data: this.m.slice(off, off + n) });
         tensors.set(`${name}.exp_avg_sq`, { shape: [...shape], data: this.v.slice(off, off + n) });
-        off += n;
       }
     }
     return { tensors, step: this.step };
@@ -216,19 +277,17 @@ export class LoraAdapter {
   /** Overwrite the AdamW state from `exportOptimizer` output. */
   importOptimizer(tensors: ReadonlyMap<string, NamedTensor>, step: number): void {
     const staged: Array<[number, Float32Array, Float32Array]> = [];
-    let off = 0;
     for (const p of this.pairs) {
-      for (const [factor, n] of [
-        ["A", p.a.length],
-        ["B", p.b.length],
+      for (const [factor, view] of [
+        ["A", p.a],
+        ["B", p.b],
       ] as const) {
         const name = peftName(p.module, factor);
         staged.push([
-          off,
-          need(tensors, `${name}.exp_avg`, n),
-          need(tensors, `${name}.exp_avg_sq`, n),
+          this.offsetOf(view),
+          need(tensors, `${name}.exp_avg`, view.length),
+          need(tensors, `${name}.exp_avg_sq`, view.length),
         ]);
-        off += n;
       }
     }
     for (const [o, m, v] of staged) {
@@ -236,6 +295,11 @@ export class LoraAdapter {
       this.v.set(v, o);
     }
     this.step = step;
+  }
+
+  /** Element offset of a view of `params` (the same offset locates it in `grads`, `m` and `v`). */
+  private offsetOf(view: Float32Array): number {
+    return (view.byteOffset - this.params.byteOffset) / 4;
   }
 
   /** Return the buffers to the kernel heap. */

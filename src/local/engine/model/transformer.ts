@@ -1,7 +1,7 @@
 import { applyRotary } from "../kernels/js.js";
 import type { Kernels } from "../kernels/types.js";
 import type { ModelConfig } from "./config.js";
-import type { LayerModule, LoraAdapter, LoraPair } from "./lora.js";
+import type { LoraAdapter, LoraGroup, LoraGroupName, LoraPair } from "./lora.js";
 import { type BaseWeights, freeBaseWeights, type LayerWeights } from "./weights.js";
 
 /** Per-layer key/value cache of one sequence: [capacity, numKvHeads * headDim] per layer. */
@@ -42,8 +42,8 @@ interface LayerActs {
   gate: Float32Array;
   up: Float32Array;
   act: Float32Array;
-  /** x @ A^T per adapted projection ([rows, rank]). */
-  loraH: Partial<Record<LayerModule, Float32Array>>;
+  /** x @ A^T per LoRA group ([rows, group rank]). */
+  loraH: Partial<Record<LoraGroupName, Float32Array>>;
 }
 
 /** What `forward` returns: the final normed hidden states and (when kept) everything backward needs. */
@@ -248,10 +248,10 @@ export class Transformer {
   ): LayerActs {
     const c = this.config;
     const d = c.hiddenSize;
-    const loraH: Partial<Record<LayerModule, Float32Array>> = {};
+    const loraH: Partial<Record<LoraGroupName, Float32Array>> = {};
     if (adapter) {
-      for (const [m, pair] of Object.entries(adapter.layers[layer] ?? {})) {
-        if (pair) loraH[m as LayerModule] = s.alloc(rows * adapter.lora.rank);
+      for (const [name, group] of Object.entries(adapter.groups[layer] ?? {})) {
+        if (group) loraH[name as LoraGroupName] = s.alloc(rows * group.rank);
       }
     }
     return {
@@ -291,14 +291,15 @@ export class Transformer {
     const K = this.kernels;
     const c = this.config;
     const w = this.weights.layers[l]!;
-    const lora = adapter?.layers[l];
+    const groups = adapter?.groups[l];
     const d = c.hiddenSize;
     if (keep) a.xIn.set(x);
     K.rmsNormForward(x, w.inputNorm, a.h1, a.rstd1, rows, d, c.rmsNormEps);
     const sc = adapter?.scale ?? 0;
+    const qkv = loraIn(K, a.h1, rows, groups?.qkv, a.loraH.qkv);
     if (c.qkNorm) {
-      this.linear(a.h1, rows, w.q, d, this.qDim, a.qRaw!, lora?.q_proj, a.loraH.q_proj, sc);
-      this.linear(a.h1, rows, w.k, d, this.kvDim, a.kRaw!, lora?.k_proj, a.loraH.k_proj, sc);
+      this.linear(a.h1, rows, w.q, d, this.qDim, a.qRaw!, qkv?.[0], sc);
+      this.linear(a.h1, rows, w.k, d, this.kvDim, a.kRaw!, qkv?.[1], sc);
       K.rmsNormForward(
         a.qRaw!,
         w.qNorm!,
@@ -318,10 +319,10 @@ export class Transformer {
         c.rmsNormEps,
       );
     } else {
-      this.linear(a.h1, rows, w.q, d, this.qDim, a.q, lora?.q_proj, a.loraH.q_proj, sc);
-      this.linear(a.h1, rows, w.k, d, this.kvDim, a.k, lora?.k_proj, a.loraH.k_proj, sc);
+      this.linear(a.h1, rows, w.q, d, this.qDim, a.q, qkv?.[0], sc);
+      this.linear(a.h1, rows, w.k, d, this.kvDim, a.k, qkv?.[1], sc);
     }
-    this.linear(a.h1, rows, w.v, d, this.kvDim, a.v, lora?.v_proj, a.loraH.v_proj, sc);
+    this.linear(a.h1, rows, w.v, d, this.kvDim, a.v, qkv?.[2], sc);
     this.rope(a.q, positions, rows, c.numHeads, false);
     this.rope(a.k, positions, rows, c.numKvHeads, false);
 
@@ -357,7 +358,8 @@ export class Transformer {
     if (keep) a.xMid.set(x);
     else if (a.xMid !== x) a.xMid = x;
     // xMid += attn @ Wo^T (+ LoRA)
-    this.linear(a.attn, rows, w.o, qd, d, a.xMid, lora?.o_proj, a.loraH.o_proj, sc, true);
+    const o = loraIn(K, a.attn, rows, groups?.o, a.loraH.o);
+    this.linear(a.attn, rows, w.o, qd, d, a.xMid, o?.[0], sc, true);
   }
 
   /** MLP block in place: x += down(silu(gate(h2)) * up(h2)), h2 = norm(x). */
@@ -371,19 +373,22 @@ export class Transformer {
     const K = this.kernels;
     const c = this.config;
     const w = this.weights.layers[l]!;
-    const lora = adapter?.layers[l];
+    const groups = adapter?.groups[l];
     const sc = adapter?.scale ?? 0;
     const d = c.hiddenSize;
     const ff = c.intermediateSize;
     K.rmsNormForward(x, w.postNorm, a.h2, a.rstd2, rows, d, c.rmsNormEps);
-    this.linear(a.h2, rows, w.gate, d, ff, a.gate, lora?.gate_proj, a.loraH.gate_proj, sc);
-    this.linear(a.h2, rows, w.up, d, ff, a.up, lora?.up_proj, a.loraH.up_proj, sc);
+    const gateUp = loraIn(K, a.h2, rows, groups?.gate_up, a.loraH.gate_up);
+    this.linear(a.h2, rows, w.gate, d, ff, a.gate, gateUp?.[0], sc);
+    this.linear(a.h2, rows, w.up, d, ff, a.up, gateUp?.[1], sc);
     K.swigluForward(a.gate, a.up, a.act, rows * ff);
-    this.linear(a.act, rows, w.down, ff, d, x, lora?.down_proj, a.loraH.down_proj, sc, true);
+    const down = loraIn(K, a.act, rows, groups?.down, a.loraH.down);
+    this.linear(a.act, rows, w.down, ff, d, x, down?.[0], sc, true);
   }
 
   /**
-   * y = x W^T + scale * (x A^T) B^T, or y += ... with `accumulate`. Saves x A^T into `h`.
+   * y = x W^T + scale * (x A^T) B^T, or y += ... with `accumulate`. `slot` is the projection's share
+   * of its group's `x A^T` (from `loraIn`).
    */
   linear(
     x: Float32Array,
@@ -392,8 +397,7 @@ export class Transformer {
     inDim: number,
     outDim: number,
     y: Float32Array,
-    pair: LoraPair | undefined,
-    h: Float32Array | undefined,
+    slot: LoraSlot | undefined,
     scale: number,
     accumulate = false,
   ): void {
@@ -409,17 +413,16 @@ export class Transformer {
       c: y,
       beta: accumulate ? 1 : 0,
     });
-    if (pair && h) {
-      const r = pair.a.length / inDim;
-      K.gemm({ transA: false, transB: true, m: rows, n: r, k: inDim, a: x, b: pair.a, c: h });
+    if (slot) {
       K.gemm({
         transA: false,
         transB: true,
         m: rows,
         n: outDim,
-        k: r,
-        a: h,
-        b: pair.b,
+        k: slot.rank,
+        a: slot.h.subarray(slot.col),
+        lda: slot.ld,
+        b: slot.pair.b,
         c: y,
         alpha: scale,
         beta: 1,
@@ -428,22 +431,21 @@ export class Transformer {
   }
 
   /**
-   * Backward of `linear`: dx (+)= dy W + scale (dy B) A; dA += scale (dy B)^T x; dB += scale dy^T h.
-   * `g` is scratch of rows * rank. With `needDx` false, dx is neither computed nor touched.
+   * Backward of `linear` for one projection: dx (+)= dy W; dB += scale dy^T h; and dy B goes into the
+   * projection's columns of `g` (rows x group rank), which `loraInBackward` turns into dA and the
+   * LoRA part of dx. With `needDx` false, dx is neither computed nor touched.
    */
   linearBackward(
     dy: Float32Array,
     rows: number,
-    x: Float32Array,
     W: Float32Array,
     inDim: number,
     outDim: number,
     dx: Float32Array,
     accumulate: boolean,
-    pair: LoraPair | undefined,
-    h: Float32Array | undefined,
-    scale: number,
+    slot: LoraSlot | undefined,
     g: Float32Array | null,
+    scale: number,
     needDx = true,
   ): void {
     const K = this.kernels;
@@ -460,10 +462,19 @@ export class Transformer {
         beta: accumulate ? 1 : 0,
       });
     }
-    if (pair && h && g) {
-      const r = pair.a.length / inDim;
-      const gg = g.subarray(0, rows * r);
-      K.gemm({ transA: false, transB: false, m: rows, n: r, k: outDim, a: dy, b: pair.b, c: gg });
+    if (slot && g) {
+      const r = slot.rank;
+      K.gemm({
+        transA: false,
+        transB: false,
+        m: rows,
+        n: r,
+        k: outDim,
+        a: dy,
+        b: slot.pair.b,
+        c: g.subarray(slot.col),
+        ldc: slot.ld,
+      });
       K.gemm({
         transA: true,
         transB: false,
@@ -471,37 +482,55 @@ export class Transformer {
         n: r,
         k: rows,
         a: dy,
-        b: h,
-        c: pair.dB,
+        b: slot.h.subarray(slot.col),
+        ldb: slot.ld,
+        c: slot.pair.dB,
         alpha: scale,
         beta: 1,
       });
+    }
+  }
+
+  /**
+   * The group half of the LoRA backward, after `linearBackward` filled `g` for every member:
+   * dA += scale g^T x for the stacked A factors, and dx += scale g A when `dx` is given.
+   */
+  loraInBackward(
+    x: Float32Array,
+    rows: number,
+    group: LoraGroup | undefined,
+    g: Float32Array | null,
+    dx: Float32Array | null,
+    scale: number,
+  ): void {
+    if (!group || !g) return;
+    const K = this.kernels;
+    const R = group.rank;
+    K.gemm({
+      transA: true,
+      transB: false,
+      m: R,
+      n: group.inDim,
+      k: rows,
+      a: g,
+      b: x,
+      c: group.dA,
+      alpha: scale,
+      beta: 1,
+    });
+    if (dx) {
       K.gemm({
-        transA: true,
+        transA: false,
         transB: false,
-        m: r,
-        n: inDim,
-        k: rows,
-        a: gg,
-        b: x,
-        c: pair.dA,
+        m: rows,
+        n: group.inDim,
+        k: R,
+        a: g,
+        b: group.a,
+        c: dx,
         alpha: scale,
         beta: 1,
       });
-      if (needDx) {
-        K.gemm({
-          transA: false,
-          transB: false,
-          m: rows,
-          n: inDim,
-          k: r,
-          a: gg,
-          b: pair.a,
-          c: dx,
-          alpha: scale,
-          beta: 1,
-        });
-      }
     }
   }
 
@@ -529,17 +558,31 @@ export class Transformer {
     h: Float32Array | undefined,
   ): void {
     const c = this.config;
-    this.linear(
-      xf,
-      rows,
-      this.weights.lmHead,
-      c.hiddenSize,
-      c.vocabSize,
-      out,
-      adapter?.lmHead ?? undefined,
-      h,
-      adapter?.scale ?? 0,
-    );
+    const slots = loraIn(this.kernels, xf, rows, adapter?.lmHeadGroup ?? undefined, h);
+    const W = this.weights.lmHead;
+    this.linear(xf, rows, W, c.hiddenSize, c.vocabSize, out, slots?.[0], adapter?.scale ?? 0);
+  }
+
+  /**
+   * Backward of `logits` for one block: dxf = dlogits W (+ LoRA), lm_head LoRA gradients accumulated.
+   * `h` is the block's `xf A^T` from `logits`; `g` is scratch of rows * rank.
+   */
+  logitsBackward(
+    dlogits: Float32Array,
+    xf: Float32Array,
+    rows: number,
+    adapter: LoraAdapter | null,
+    h: Float32Array | undefined,
+    g: Float32Array | null,
+    dxf: Float32Array,
+  ): void {
+    const c = this.config;
+    const group = adapter?.lmHeadGroup ?? undefined;
+    const slot = group && h ? slotsOf(group, h)[0] : undefined;
+    const sc = adapter?.scale ?? 0;
+    const W = this.weights.lmHead;
+    this.linearBackward(dlogits, rows, W, c.hiddenSize, c.vocabSize, dxf, false, slot, g, sc);
+    this.loraInBackward(xf, rows, group, g, dxf, sc);
   }
 
   /**
@@ -571,72 +614,29 @@ export class Transformer {
       const dv = s.alloc(rows * kvd);
       const dqRaw = c.qkNorm ? s.alloc(rows * qd) : null;
       const dkRaw = c.qkNorm ? s.alloc(rows * kvd) : null;
-      const g = adapter ? s.alloc(rows * adapter.lora.rank) : null;
+      // Columns of dy B for the widest group (q, k and v: three ranks).
+      const g = adapter ? s.alloc(rows * adapter.lora.rank * 3) : null;
       for (let l = c.numLayers - 1; l >= 0; l--) {
         const a = state.layers[l]!;
         const w: LayerWeights = this.weights.layers[l]!;
-        const lora = adapter?.layers[l];
+        const groups = adapter?.groups[l];
+        const slot = (name: LoraGroupName, i: number): LoraSlot | undefined => {
+          const group = groups?.[name];
+          const h = a.loraH[name];
+          return group && h ? slotsOf(group, h)[i] : undefined;
+        };
         // MLP: x_out = xMid + down(act); dx flows to xMid unchanged plus through the MLP.
-        this.linearBackward(
-          dx,
-          rows,
-          a.act,
-          w.down,
-          ff,
-          d,
-          dAct,
-          false,
-          lora?.down_proj,
-          a.loraH.down_proj,
-          sc,
-          g,
-        );
+        this.linearBackward(dx, rows, w.down, ff, d, dAct, false, slot("down", 0), g, sc);
+        this.loraInBackward(a.act, rows, groups?.down, g, dAct, sc);
         K.swigluBackward(dAct, a.gate, a.up, dGate, dUp, rows * ff);
-        this.linearBackward(
-          dGate,
-          rows,
-          a.h2,
-          w.gate,
-          d,
-          ff,
-          dh,
-          false,
-          lora?.gate_proj,
-          a.loraH.gate_proj,
-          sc,
-          g,
-        );
-        this.linearBackward(
-          dUp,
-          rows,
-          a.h2,
-          w.up,
-          d,
-          ff,
-          dh,
-          true,
-          lora?.up_proj,
-          a.loraH.up_proj,
-          sc,
-          g,
-        );
+        this.linearBackward(dGate, rows, w.gate, d, ff, dh, false, slot("gate_up", 0), g, sc);
+        this.linearBackward(dUp, rows, w.up, d, ff, dh, true, slot("gate_up", 1), g, sc);
+        this.loraInBackward(a.h2, rows, groups?.gate_up, g, dh, sc);
         K.rmsNormBackward(dh, a.xMid, w.postNorm, a.rstd2, tmpD, rows, d);
         addInto(dx, tmpD, rows * d);
         // Attention: xMid = xIn + o(attn).
-        this.linearBackward(
-          dx,
-          rows,
-          a.attn,
-          w.o,
-          qd,
-          d,
-          dAttn,
-          false,
-          lora?.o_proj,
-          a.loraH.o_proj,
-          sc,
-          g,
-        );
+        this.linearBackward(dx, rows, w.o, qd, d, dAttn, false, slot("o", 0), g, sc);
+        this.loraInBackward(a.attn, rows, groups?.o, g, dAttn, sc);
         for (const sp of state.spans) {
           const qs = sp.start * qd;
           const qe = (sp.start + sp.len) * qd;
@@ -677,53 +677,13 @@ export class Transformer {
           dqIn = dqRaw!;
           dkIn = dkRaw!;
         }
-        this.linearBackward(
-          dqIn,
-          rows,
-          a.h1,
-          w.q,
-          d,
-          qd,
-          dh,
-          false,
-          lora?.q_proj,
-          a.loraH.q_proj,
-          sc,
-          g,
-          l > 0,
-        );
-        this.linearBackward(
-          dkIn,
-          rows,
-          a.h1,
-          w.k,
-          d,
-          kvd,
-          dh,
-          true,
-          lora?.k_proj,
-          a.loraH.k_proj,
-          sc,
-          g,
-          l > 0,
-        );
-        this.linearBackward(
-          dv,
-          rows,
-          a.h1,
-          w.v,
-          d,
-          kvd,
-          dh,
-          true,
-          lora?.v_proj,
-          a.loraH.v_proj,
-          sc,
-          g,
-          l > 0,
-        );
         // The gradient reaching layer 0's input would only flow into the frozen embedding.
-        if (l > 0) {
+        const needDx = l > 0;
+        this.linearBackward(dqIn, rows, w.q, d, qd, dh, false, slot("qkv", 0), g, sc, needDx);
+        this.linearBackward(dkIn, rows, w.k, d, kvd, dh, true, slot("qkv", 1), g, sc, needDx);
+        this.linearBackward(dv, rows, w.v, d, kvd, dh, true, slot("qkv", 2), g, sc, needDx);
+        this.loraInBackward(a.h1, rows, groups?.qkv, g, needDx ? dh : null, sc);
+        if (needDx) {
           K.rmsNormBackward(dh, a.xIn, w.inputNorm, a.rstd1, tmpD, rows, d);
           addInto(dx, tmpD, rows * d);
         }
@@ -738,6 +698,42 @@ export class Transformer {
     this.pool.clear();
     freeBaseWeights(this.kernels, this.weights);
   }
+}
+
+/** One projection's share of its LoRA group's `x A^T`: columns col..col+rank of h (row stride ld). */
+export interface LoraSlot {
+  readonly pair: LoraPair;
+  readonly h: Float32Array;
+  readonly col: number;
+  readonly rank: number;
+  readonly ld: number;
+}
+
+function slotsOf(group: LoraGroup, h: Float32Array): LoraSlot[] {
+  const rank = group.rank / group.members.length;
+  return group.members.map(({ pair, col }) => ({ pair, h, col, rank, ld: group.rank }));
+}
+
+/** h = x A^T for a whole LoRA group (one product), and each member's slot of it. */
+function loraIn(
+  K: Kernels,
+  x: Float32Array,
+  rows: number,
+  group: LoraGroup | undefined,
+  h: Float32Array | undefined,
+): LoraSlot[] | undefined {
+  if (!group || !h) return undefined;
+  K.gemm({
+    transA: false,
+    transB: true,
+    m: rows,
+    n: group.rank,
+    k: group.inDim,
+    a: x,
+    b: group.a,
+    c: h,
+  });
+  return slotsOf(group, h);
 }
 
 function addInto(dst: Float32Array, src: Float32Array, n: number): void {

@@ -44,7 +44,7 @@ export function forwardBackward(
     const lp = new Float32Array(rows * k);
     const lse = s.alloc(block);
     const g = s.alloc(block * k);
-    const lmLora = adapter?.lmHead ?? undefined;
+    const lmLora = adapter?.lmHeadGroup;
     const rank = adapter?.lora.rank ?? 0;
     const hLm = lmLora ? s.alloc(block * rank) : undefined;
     const gLm = lmLora ? s.alloc(block * rank) : null;
@@ -64,20 +64,7 @@ export function forwardBackward(
       lossSum += lossBlock(batch.loss, lpb, r0 * k, nb * k, backward ? lpHeap : null);
       if (dxf) {
         K.logSoftmaxBackward(lg, nb, V, tg, k, lpHeap, lse);
-        model.linearBackward(
-          lg,
-          nb,
-          xf,
-          model.weights.lmHead,
-          d,
-          V,
-          dxf.subarray(r0 * d, (r0 + nb) * d),
-          false,
-          lmLora,
-          hLm,
-          adapter?.scale ?? 0,
-          gLm,
-        );
+        model.logitsBackward(lg, xf, nb, adapter, hLm, gLm, dxf.subarray(r0 * d, (r0 + nb) * d));
       }
     }
     if (dxf) model.backward(state, dxf);

@@ -331,7 +331,10 @@ export class WasmKernels implements Kernels {
         "positions",
       );
     }
-    const count = Math.min(MAX_ROPE_POSITIONS, Math.max(1024, 2 ** Math.ceil(Math.log2(positions))));
+    const count = Math.min(
+      MAX_ROPE_POSITIONS,
+      Math.max(1024, 2 ** Math.ceil(Math.log2(positions))),
+    );
     const buf = this.heap.alloc(count * headDim);
     const from = have?.positions ?? 0;
     if (have) {
