@@ -652,6 +652,9 @@ describe.each(variants)("wasm kernels (relaxedSimd=$relaxedSimd)", ({ relaxedSim
       { T: 3, L: 11, H: 4, KVH: 4, D: 8, scale: 0.35 }, // KV cache: queries at positions 8..10
       { T: 1, L: 20, H: 2, KVH: 1, D: 64, scale: 0.125 }, // one decode step
       { T: 33, L: 33, H: 4, KVH: 2, D: 64, scale: 0.125 },
+      // Longer sequences, and a prefill after a KV-cache prefix (queries at positions 130..199).
+      { T: 150, L: 150, H: 4, KVH: 2, D: 64, scale: 0.125 },
+      { T: 70, L: 200, H: 3, KVH: 1, D: 20, scale: 0.3 },
     ];
 
     it.each(shapes)("forward matches float64 (T=$T kvLen=$L H=$H KVH=$KVH D=$D)", (s) => {
