@@ -9,16 +9,17 @@
  *   when no Python can `import torch`. Install `libopenblas0-pthread` too: without it Debian's torch
  *   falls back to the reference BLAS and is ~20x slower, which would flatter the engine.
  *
- * The engine and both PyTorch settings run in interleaved rounds (3; 1 with --quick) and each
- * reports its best round per metric, so a burst of load from other processes does not decide the
- * ratio.
+ * The engine and both PyTorch settings run in interleaved rounds (5, or --rounds N; 1 with --quick).
+ * Each reports its best round per metric, and the ratio to PyTorch is also taken round by round
+ * (engine and PyTorch measured back to back) and reported as the median and the worst over rounds:
+ * on a shared machine the load from other processes swings either side's speed by up to 2x.
  *
- * Run: npx tsx bench/engine-model/run.ts [--quick]
+ * Run: npx tsx bench/engine-model/run.ts [--quick] [--rounds N]
  * Writes bench/results/engine-model.json.
  */
 import { execFileSync } from "node:child_process";
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { availableParallelism, cpus, loadavg, tmpdir } from "node:os";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { availableParallelism, cpus, tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { ADAM_DEFAULTS } from "../../src/client/types/params.js";
@@ -33,6 +34,7 @@ import { sample } from "../../src/local/engine/sampling/sampler.js";
 import { adamWStep } from "../../src/local/engine/train/adamw.js";
 import type { EngineDatum } from "../../src/local/engine/train/datum.js";
 import { forwardBackward } from "../../src/local/engine/train/forward-backward.js";
+import { writeBenchResults } from "../write-results.js";
 
 const here = dirname(fileURLToPath(import.meta.url));
 const quick = process.argv.includes("--quick");
@@ -204,7 +206,18 @@ function runTorch(
   }
 }
 
-const ROUNDS = quick ? 1 : 3;
+const roundsArg = process.argv.indexOf("--rounds");
+const ROUNDS = quick ? 1 : roundsArg > 0 ? Math.max(1, Number(process.argv[roundsArg + 1])) : 5;
+
+/** Engine / PyTorch tokens/s per round (measured back to back): median and worst. */
+function roundRatios(
+  engine: EngineResult[],
+  torch: TorchResult[],
+  metric: "fbTokPerS" | "sampleTokPerS",
+): { median: number; worst: number; all: number[] } {
+  const all = engine.map((e, i) => e[metric] / torch[i]![metric]);
+  return { median: median(all), worst: Math.min(...all), all };
+}
 
 /** Best round per metric (highest tokens/s); the other fields come from the first round. */
 function bestOf<T extends { fbTokPerS: number; sampleTokPerS: number }>(rounds: T[]): T {
@@ -263,7 +276,9 @@ async function main(): Promise<void> {
       "fb tok/s": e.fbTokPerS.toFixed(0),
       "sample tok/s": e.sampleTokPerS.toFixed(0),
       "vs js": (e.fbTokPerS / j.fbTokPerS).toFixed(1),
-      "vs torch": "",
+      "vs torch (best)": "",
+      "fb vs torch per round (median, worst)": "",
+      "sample vs torch per round": "",
     });
     rows.push({
       shape: `V=${vocab}`,
@@ -271,7 +286,6 @@ async function main(): Promise<void> {
       "fb tok/s": j.fbTokPerS.toFixed(0),
       "sample tok/s": j.sampleTokPerS.toFixed(0),
       "vs js": "1.0",
-      "vs torch": "",
     });
     if (python) {
       for (const omp1 of [true, false]) {
@@ -285,15 +299,29 @@ async function main(): Promise<void> {
           impl: label,
           "fb tok/s": t.fbTokPerS.toFixed(0),
           "sample tok/s": t.sampleTokPerS.toFixed(0),
-          "vs js": "",
-          "vs torch": "1.0",
         });
         const r0 = rows.find(
           (r) => r.shape === `V=${vocab}` && String(r.impl).startsWith("engine (wasm"),
         );
-        if (r0)
-          r0["vs torch"] =
-            `${r0["vs torch"] ? `${r0["vs torch"]} / ` : ""}${(e.fbTokPerS / t.fbTokPerS).toFixed(2)} (${omp1 ? "omp1" : "default"})`;
+        const tag = omp1 ? "omp1" : "default";
+        const fb = roundRatios(engineRounds, rounds, "fbTokPerS");
+        const sm = roundRatios(engineRounds, rounds, "sampleTokPerS");
+        entry[omp1 ? "ratiosOmp1" : "ratiosDefault"] = { fb, sample: sm };
+        const join = (cur: unknown, add: string) => (cur ? `${cur} / ${add}` : add);
+        if (r0) {
+          r0["vs torch (best)"] = join(
+            r0["vs torch (best)"],
+            `${(e.fbTokPerS / t.fbTokPerS).toFixed(2)} ${tag}`,
+          );
+          r0["fb vs torch per round (median, worst)"] = join(
+            r0["fb vs torch per round (median, worst)"],
+            `${fb.median.toFixed(2)}, ${fb.worst.toFixed(2)} ${tag}`,
+          );
+          r0["sample vs torch per round"] = join(
+            r0["sample vs torch per round"],
+            `${sm.median.toFixed(2)}, ${sm.worst.toFixed(2)} ${tag}`,
+          );
+        }
         const rel = Math.abs(t.firstLoss - e.firstLoss) / Math.abs(t.firstLoss);
         entry[omp1 ? "lossAgreementOmp1" : "lossAgreementDefault"] = rel;
         if (rel > 1e-3) console.warn(`warning: first-step loss differs from PyTorch by ${rel}`);
@@ -302,21 +330,12 @@ async function main(): Promise<void> {
     results.push(entry);
   }
   console.table(rows);
-  const out = {
-    date: new Date().toISOString(),
-    node: process.versions.node,
-    cpus: cpus().length,
+  writeBenchResults("engine-model", {
     cpuModel: cpus()[0]?.model,
-    loadAverage1m: loadavg()[0],
-    note: "fb = LoRA training step (forward, CE sum, backward, AdamW) on 4x256 tokens; sample = 4 samples from a 32-token prompt; best of interleaved rounds",
+    note: "fb = LoRA training step (forward, CE sum, backward, AdamW) on 4x256 tokens; sample = 4 samples from a 32-token prompt; best of interleaved rounds, and per-round ratios",
     rounds: ROUNDS,
     results,
-  };
-  mkdirSync(join(here, "..", "results"), { recursive: true });
-  writeFileSync(
-    join(here, "..", "results", "engine-model.json"),
-    `${JSON.stringify(out, null, 2)}\n`,
-  );
+  });
   wasm.dispose();
 }
 
