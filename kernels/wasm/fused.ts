@@ -562,12 +562,51 @@ function tileGrads(p: usize, ds: usize, rb: i32, cb: i32, i0: i32, j0: i32, lseR
   }
 }
 
+// di[r] = dOut_i . out_i for the rows of one query tile of head h (the softmax backward's row term).
+function rowDots(dOut: usize, out: usize, i0: i32, rb: i32, h: i32, ldq: i32, D: i32, di: usize): void {
+  for (let r = 0; r < rb; r++) {
+    const row = (i0 + r) * ldq + h * D;
+    store<f32>(ptr(di, r), dot(ptr(dOut, row), ptr(out, row), D));
+  }
+}
+
+// P and dS of one (query tile, key tile) of head h in kv group g: S = scale Q K^T and dP = dOut V^T
+// by GEMM into the two scratch tiles, then `tileGrads`. Every path of the backward computes a tile
+// through here, so its values never depend on which path or thread did it.
+function tileProbsAndGrads(
+  q: usize, k: usize, v: usize, lse: usize, dOut: usize, h: i32, g: i32,
+  i0: i32, rb: i32, j0: i32, cb: i32, T: i32, ldq: i32, ldkv: i32, D: i32, scale: f32,
+  pT: usize, dsT: usize, di: usize,
+): void {
+  const kb = ptr(k, j0 * ldkv + g * D);
+  const vb = ptr(v, j0 * ldkv + g * D);
+  gemmOne(false, true, rb, cb, D, ptr(q, i0 * ldq + h * D), ldq, kb, ldkv, pT, BK, scale, 0);
+  gemmOne(false, true, rb, cb, D, ptr(dOut, i0 * ldq + h * D), ldq, vb, ldkv, dsT, BK, 1, 0);
+  tileGrads(pT, dsT, rb, cb, i0, j0, ptr(lse, h * T), di, scale);
+}
+
+// dK_j += dS^T Q_i and dV_j += P^T dOut_i for one tile.
+@inline
+function accumulateKv(q: usize, dOut: usize, dk: usize, dv: usize, h: i32, g: i32, i0: i32, rb: i32, j0: i32, cb: i32, ldq: i32, ldkv: i32, D: i32, pT: usize, dsT: usize): void {
+  const qb = ptr(q, i0 * ldq + h * D);
+  const dob = ptr(dOut, i0 * ldq + h * D);
+  gemmOne(true, false, cb, D, rb, dsT, BK, qb, ldq, ptr(dk, j0 * ldkv + g * D), ldkv, 1, 1);
+  gemmOne(true, false, cb, D, rb, pT, BK, dob, ldq, ptr(dv, j0 * ldkv + g * D), ldkv, 1, 1);
+}
+
+// Zeroes dk and dv rows j0..j1 of kv group g.
+function zeroKvRows(dk: usize, dv: usize, j0: i32, j1: i32, g: i32, KVH: i32, D: i32): void {
+  for (let j = j0; j < j1; j++) {
+    zero(ptr(dk, (j * KVH + g) * D), D);
+    zero(ptr(dv, (j * KVH + g) * D), D);
+  }
+}
+
 // Causal GQA backward (kvLen == T), blocked like FlashAttention's: for each tile of BQ query rows
 // and BK key rows, S = scale Q K^T and dP = dOut V^T are recomputed with GEMMs, turned into P and dS,
 // and three more GEMMs give dQ += dS K, dK += dS^T Q, dV += P^T dOut. Tiles past the diagonal are
 // skipped. Work is split by kv head: dk/dv of a kv head accumulate over every query head of its
-// group, so a group belongs to one thread and the sums run in the same order on any thread count.
-// Scratch holds two BQ x BK tiles, whatever the sequence length.
+// group, so a group belongs to one thread. Scratch holds two BQ x BK tiles, whatever the length.
 export function attention_bwd(
   q: usize, k: usize, v: usize, out: usize, lse: usize, dOut: usize, dq: usize, dk: usize, dv: usize,
   T: i32, H: i32, KVH: i32, D: i32, scale: f32, tid: i32, nthr: i32,
@@ -579,31 +618,79 @@ export function attention_bwd(
   const ldq = H * D;
   const ldkv = KVH * D;
   for (let g = tid; g < KVH; g += nthr) {
-    for (let j = 0; j < T; j++) {
-      zero(ptr(dk, (j * KVH + g) * D), D);
-      zero(ptr(dv, (j * KVH + g) * D), D);
-    }
+    zeroKvRows(dk, dv, 0, T, g, KVH, D);
     for (let h = g * group; h < (g + 1) * group; h++) {
       for (let i0 = 0; i0 < T; i0 += BQ) {
         const rb = min(BQ, T - i0);
-        const qb = ptr(q, i0 * ldq + h * D);
-        const dob = ptr(dOut, i0 * ldq + h * D);
-        const dqb = ptr(dq, i0 * ldq + h * D);
-        for (let r = 0; r < rb; r++) {
-          store<f32>(ptr(di, r), dot(dob + ((<usize>(r * ldq)) << 2), ptr(out, (i0 + r) * ldq + h * D), D));
-        }
+        rowDots(dOut, out, i0, rb, h, ldq, D, di);
         for (let j0 = 0; j0 < i0 + rb; j0 += BK) {
           const cb = min(BK, i0 + rb - j0);
+          tileProbsAndGrads(q, k, v, lse, dOut, h, g, i0, rb, j0, cb, T, ldq, ldkv, D, scale, pT, dsT, di);
           const kb = ptr(k, j0 * ldkv + g * D);
-          const vb = ptr(v, j0 * ldkv + g * D);
-          gemmOne(false, true, rb, cb, D, qb, ldq, kb, ldkv, pT, BK, scale, 0);
-          gemmOne(false, true, rb, cb, D, dob, ldq, vb, ldkv, dsT, BK, 1, 0);
-          tileGrads(pT, dsT, rb, cb, i0, j0, ptr(lse, h * T), di, scale);
-          gemmOne(false, false, rb, D, cb, dsT, BK, kb, ldkv, dqb, ldq, 1, j0 == 0 ? 0 : 1);
-          gemmOne(true, false, cb, D, rb, dsT, BK, qb, ldq, ptr(dk, j0 * ldkv + g * D), ldkv, 1, 1);
-          gemmOne(true, false, cb, D, rb, pT, BK, dob, ldq, ptr(dv, j0 * ldkv + g * D), ldkv, 1, 1);
+          gemmOne(false, false, rb, D, cb, dsT, BK, kb, ldkv, ptr(dq, i0 * ldq + h * D), ldq, 1, j0 == 0 ? 0 : 1);
+          accumulateKv(q, dOut, dk, dv, h, g, i0, rb, j0, cb, ldq, ldkv, D, pT, dsT);
         }
       }
+    }
+  }
+}
+
+// The same backward in two passes, for when threads outnumber kv heads: this pass gives dk and dv
+// with units (kv group, key tile), the next gives dq with units (head, query tile). P and dS are
+// computed twice (7 products per tile instead of 5), but every thread has work. Each output sees
+// the same updates in the same order as in `attention_bwd`, so the results are bit-identical.
+export function attention_bwd_kv(
+  q: usize, k: usize, v: usize, out: usize, lse: usize, dOut: usize, dk: usize, dv: usize,
+  T: i32, H: i32, KVH: i32, D: i32, scale: f32, tid: i32, nthr: i32,
+): void {
+  const group = H / KVH;
+  const pT = scratchPtr + ATTN_TILES;
+  const dsT = pT + ((<usize>(BQ * BK)) << 2);
+  const di = dsT + ((<usize>(BQ * BK)) << 2);
+  const ldq = H * D;
+  const ldkv = KVH * D;
+  const keyTiles = (T + BK - 1) / BK;
+  for (let u = tid; u < KVH * keyTiles; u += nthr) {
+    const g = u % KVH;
+    const j0 = (u / KVH) * BK;
+    zeroKvRows(dk, dv, j0, min(T, j0 + BK), g, KVH, D);
+    for (let h = g * group; h < (g + 1) * group; h++) {
+      for (let i0 = 0; i0 < T; i0 += BQ) {
+        const rb = min(BQ, T - i0);
+        if (i0 + rb <= j0) continue;
+        const cb = min(BK, i0 + rb - j0);
+        rowDots(dOut, out, i0, rb, h, ldq, D, di);
+        tileProbsAndGrads(q, k, v, lse, dOut, h, g, i0, rb, j0, cb, T, ldq, ldkv, D, scale, pT, dsT, di);
+        accumulateKv(q, dOut, dk, dv, h, g, i0, rb, j0, cb, ldq, ldkv, D, pT, dsT);
+      }
+    }
+  }
+}
+
+// Second pass of the two-pass backward: dq, units (head, query tile).
+export function attention_bwd_q(
+  q: usize, k: usize, v: usize, out: usize, lse: usize, dOut: usize, dq: usize,
+  T: i32, H: i32, KVH: i32, D: i32, scale: f32, tid: i32, nthr: i32,
+): void {
+  const group = H / KVH;
+  const pT = scratchPtr + ATTN_TILES;
+  const dsT = pT + ((<usize>(BQ * BK)) << 2);
+  const di = dsT + ((<usize>(BQ * BK)) << 2);
+  const ldq = H * D;
+  const ldkv = KVH * D;
+  const queryTiles = (T + BQ - 1) / BQ;
+  // Largest query tiles (the most key tiles) first, heads fastest, so shares come out even.
+  for (let u = tid; u < H * queryTiles; u += nthr) {
+    const h = u % H;
+    const i0 = (queryTiles - 1 - u / H) * BQ;
+    const g = h / group;
+    const rb = min(BQ, T - i0);
+    rowDots(dOut, out, i0, rb, h, ldq, D, di);
+    for (let j0 = 0; j0 < i0 + rb; j0 += BK) {
+      const cb = min(BK, i0 + rb - j0);
+      tileProbsAndGrads(q, k, v, lse, dOut, h, g, i0, rb, j0, cb, T, ldq, ldkv, D, scale, pT, dsT, di);
+      const kb = ptr(k, j0 * ldkv + g * D);
+      gemmOne(false, false, rb, D, cb, dsT, BK, kb, ldkv, ptr(dq, i0 * ldq + h * D), ldq, 1, j0 == 0 ? 0 : 1);
     }
   }
 }

@@ -763,6 +763,48 @@ describe.each(variants)("wasm kernels (relaxedSimd=$relaxedSimd)", ({ relaxedSim
       expectBitEqual(res.slice(5), res.slice(0, 5), "attention 2 threads vs 1");
     });
 
+    // With more threads than kv heads the backward runs in two passes split by tiles; the updates to
+    // every output are the same, in the same order, as the one-pass kernel's.
+    it.each([
+      { T: 150, H: 3, KVH: 1, D: 32, threads: 2 },
+      { T: 200, H: 4, KVH: 2, D: 64, threads: 4 },
+      { T: 130, H: 2, KVH: 1, D: 32, threads: 3 },
+    ])(
+      "two-pass backward (T=$T H=$H KVH=$KVH on $threads threads) is bit-identical to one pass",
+      (s) => {
+        const Kn = createWasmKernelsSync({ threads: s.threads, relaxedSimd });
+        try {
+          const res: Float32Array[] = [];
+          for (const K of [K1, Kn]) {
+            const q = filled(K, s.T * s.H * s.D, 21, 3);
+            const k = filled(K, s.T * s.KVH * s.D, 22, 3);
+            const v = filled(K, s.T * s.KVH * s.D, 23);
+            const [out, dq, dk, dv] = [q, q, k, k].map((x) => K.alloc(x.length));
+            const lse = K.alloc(s.H * s.T);
+            const p = {
+              q,
+              k,
+              v,
+              out: out!,
+              lse,
+              seqLen: s.T,
+              nHeads: s.H,
+              nKvHeads: s.KVH,
+              headDim: s.D,
+              scale: 0.18,
+            };
+            K.attentionForward(p);
+            const dOut = filled(K, q.length, 24);
+            K.attentionBackward({ ...p, dOut, dq: dq!, dk: dk!, dv: dv! });
+            res.push(...[dq!, dk!, dv!].map((b) => Float32Array.from(b)));
+          }
+          expectBitEqual(res.slice(3), res.slice(0, 3), "two-pass vs one-pass attention backward");
+        } finally {
+          Kn.dispose();
+        }
+      },
+    );
+
     it("splits one decode row with a long KV cache across heads, bit-identical and exact", () => {
       const s: AttnShape = { T: 1, L: 3000, H: 8, KVH: 2, D: 64, scale: 0.125 };
       const res: Float32Array[] = [];

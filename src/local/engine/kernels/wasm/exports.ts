@@ -14,6 +14,8 @@ export interface KernelExports {
   swiglu_bwd(...args: number[]): void;
   attention_fwd(...args: number[]): void;
   attention_bwd(...args: number[]): void;
+  attention_bwd_kv(...args: number[]): void;
+  attention_bwd_q(...args: number[]): void;
   logsoftmax_gather(...args: number[]): void;
   logsoftmax_bwd(...args: number[]): void;
   adamw(...args: number[]): void;
@@ -31,6 +33,8 @@ export const PARALLEL_OPS = [
   "swiglu_bwd",
   "attention_fwd",
   "attention_bwd",
+  "attention_bwd_kv",
+  "attention_bwd_q",
   "logsoftmax_gather",
   "logsoftmax_bwd",
   "adamw",
