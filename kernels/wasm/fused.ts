@@ -528,8 +528,11 @@ export function attention_fwd(
 // Query rows and key rows of one block of the attention backward (its P and dS tiles are BQ x BK).
 const BQ: i32 = 64;
 const BK: i32 = 64;
-// The tiles sit past the region GEMM packs into, inside the thread's scratch.
-const ATTN_TILES: usize = <usize>GEMM_SCRATCH_BYTES;
+// The backward's P and dS tiles and its row terms D_i sit past the region GEMM packs into, inside the
+// thread's scratch.
+const P_TILE: usize = <usize>GEMM_SCRATCH_BYTES;
+const DS_TILE: usize = P_TILE + ((<usize>(BQ * BK)) << 2);
+const DI_ROWS: usize = DS_TILE + ((<usize>(BQ * BK)) << 2);
 
 // For one (query block, key block) tile, turns the raw scores S (in p, already scaled) and
 // dP = dOut . v_j (in ds) into probabilities p = exp(S - lse_i) and score gradients
@@ -594,6 +597,13 @@ function accumulateKv(q: usize, dOut: usize, dk: usize, dv: usize, h: i32, g: i3
   gemmOne(true, false, cb, D, rb, pT, BK, dob, ldq, ptr(dv, j0 * ldkv + g * D), ldkv, 1, 1);
 }
 
+// dQ_i = dS K_j for the first key tile, += after.
+@inline
+function accumulateQ(k: usize, dq: usize, h: i32, g: i32, i0: i32, rb: i32, j0: i32, cb: i32, ldq: i32, ldkv: i32, D: i32, dsT: usize): void {
+  const kb = ptr(k, j0 * ldkv + g * D);
+  gemmOne(false, false, rb, D, cb, dsT, BK, kb, ldkv, ptr(dq, i0 * ldq + h * D), ldq, 1, j0 == 0 ? 0 : 1);
+}
+
 // Zeroes dk and dv rows j0..j1 of kv group g.
 function zeroKvRows(dk: usize, dv: usize, j0: i32, j1: i32, g: i32, KVH: i32, D: i32): void {
   for (let j = j0; j < j1; j++) {
@@ -612,9 +622,9 @@ export function attention_bwd(
   T: i32, H: i32, KVH: i32, D: i32, scale: f32, tid: i32, nthr: i32,
 ): void {
   const group = H / KVH;
-  const pT = scratchPtr + ATTN_TILES;
-  const dsT = pT + ((<usize>(BQ * BK)) << 2);
-  const di = dsT + ((<usize>(BQ * BK)) << 2);
+  const pT = scratchPtr + P_TILE;
+  const dsT = scratchPtr + DS_TILE;
+  const di = scratchPtr + DI_ROWS;
   const ldq = H * D;
   const ldkv = KVH * D;
   for (let g = tid; g < KVH; g += nthr) {
@@ -626,8 +636,7 @@ export function attention_bwd(
         for (let j0 = 0; j0 < i0 + rb; j0 += BK) {
           const cb = min(BK, i0 + rb - j0);
           tileProbsAndGrads(q, k, v, lse, dOut, h, g, i0, rb, j0, cb, T, ldq, ldkv, D, scale, pT, dsT, di);
-          const kb = ptr(k, j0 * ldkv + g * D);
-          gemmOne(false, false, rb, D, cb, dsT, BK, kb, ldkv, ptr(dq, i0 * ldq + h * D), ldq, 1, j0 == 0 ? 0 : 1);
+          accumulateQ(k, dq, h, g, i0, rb, j0, cb, ldq, ldkv, D, dsT);
           accumulateKv(q, dOut, dk, dv, h, g, i0, rb, j0, cb, ldq, ldkv, D, pT, dsT);
         }
       }
@@ -644,9 +653,9 @@ export function attention_bwd_kv(
   T: i32, H: i32, KVH: i32, D: i32, scale: f32, tid: i32, nthr: i32,
 ): void {
   const group = H / KVH;
-  const pT = scratchPtr + ATTN_TILES;
-  const dsT = pT + ((<usize>(BQ * BK)) << 2);
-  const di = dsT + ((<usize>(BQ * BK)) << 2);
+  const pT = scratchPtr + P_TILE;
+  const dsT = scratchPtr + DS_TILE;
+  const di = scratchPtr + DI_ROWS;
   const ldq = H * D;
   const ldkv = KVH * D;
   const keyTiles = (T + BK - 1) / BK;
@@ -673,9 +682,9 @@ export function attention_bwd_q(
   T: i32, H: i32, KVH: i32, D: i32, scale: f32, tid: i32, nthr: i32,
 ): void {
   const group = H / KVH;
-  const pT = scratchPtr + ATTN_TILES;
-  const dsT = pT + ((<usize>(BQ * BK)) << 2);
-  const di = dsT + ((<usize>(BQ * BK)) << 2);
+  const pT = scratchPtr + P_TILE;
+  const dsT = scratchPtr + DS_TILE;
+  const di = scratchPtr + DI_ROWS;
   const ldq = H * D;
   const ldkv = KVH * D;
   const queryTiles = (T + BQ - 1) / BQ;
@@ -689,8 +698,7 @@ export function attention_bwd_q(
     for (let j0 = 0; j0 < i0 + rb; j0 += BK) {
       const cb = min(BK, i0 + rb - j0);
       tileProbsAndGrads(q, k, v, lse, dOut, h, g, i0, rb, j0, cb, T, ldq, ldkv, D, scale, pT, dsT, di);
-      const kb = ptr(k, j0 * ldkv + g * D);
-      gemmOne(false, false, rb, D, cb, dsT, BK, kb, ldkv, ptr(dq, i0 * ldq + h * D), ldq, 1, j0 == 0 ? 0 : 1);
+      accumulateQ(k, dq, h, g, i0, rb, j0, cb, ldq, ldkv, D, dsT);
     }
   }
 }

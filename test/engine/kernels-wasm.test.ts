@@ -275,6 +275,32 @@ function refAttentionBackward(
   return { dq, dk, dv };
 }
 
+/**
+ * Random q, k, v, dOut for a causal (kvLen == T) attention shape, then the kernels' forward and
+ * backward on them. Gradient buffers start as NaN: the backward must overwrite, not accumulate.
+ */
+function runAttention(
+  K: WasmKernels,
+  s: Omit<AttnShape, "L">,
+  seed: number,
+): Record<"q" | "k" | "v" | "dOut" | "out" | "lse" | "dq" | "dk" | "dv", Float32Array> {
+  const q = fillRandom(K.alloc(s.T * s.H * s.D), seed, 3);
+  const k = fillRandom(K.alloc(s.T * s.KVH * s.D), seed + 1, 3);
+  const v = fillRandom(K.alloc(s.T * s.KVH * s.D), seed + 2, 2);
+  const dOut = fillRandom(K.alloc(q.length), seed + 3);
+  const [out, dq, dk, dv] = [q, q, k, v].map((x) => K.alloc(x.length).fill(Number.NaN)) as [
+    Float32Array,
+    Float32Array,
+    Float32Array,
+    Float32Array,
+  ];
+  const lse = K.alloc(s.H * s.T);
+  const base = { q, k, v, out, lse, seqLen: s.T, nHeads: s.H, nKvHeads: s.KVH, headDim: s.D };
+  K.attentionForward({ ...base, scale: s.scale });
+  K.attentionBackward({ ...base, scale: s.scale, dOut, dq, dk, dv });
+  return { q, k, v, dOut, out, lse, dq, dk, dv };
+}
+
 function refLogSoftmax(x: Float32Array, rows: number, V: number, targets: number[], K: number) {
   const lse = new Float64Array(rows);
   const lp = new Float64Array(rows * K);
@@ -776,27 +802,8 @@ describe.each(variants)("wasm kernels (relaxedSimd=$relaxedSimd)", ({ relaxedSim
         try {
           const res: Float32Array[] = [];
           for (const K of [K1, Kn]) {
-            const q = filled(K, s.T * s.H * s.D, 21, 3);
-            const k = filled(K, s.T * s.KVH * s.D, 22, 3);
-            const v = filled(K, s.T * s.KVH * s.D, 23);
-            const [out, dq, dk, dv] = [q, q, k, k].map((x) => K.alloc(x.length));
-            const lse = K.alloc(s.H * s.T);
-            const p = {
-              q,
-              k,
-              v,
-              out: out!,
-              lse,
-              seqLen: s.T,
-              nHeads: s.H,
-              nKvHeads: s.KVH,
-              headDim: s.D,
-              scale: 0.18,
-            };
-            K.attentionForward(p);
-            const dOut = filled(K, q.length, 24);
-            K.attentionBackward({ ...p, dOut, dq: dq!, dk: dk!, dv: dv! });
-            res.push(...[dq!, dk!, dv!].map((b) => Float32Array.from(b)));
+            const r = runAttention(K, { ...s, scale: 0.18 }, 21);
+            res.push(...[r.dq, r.dk, r.dv].map((b) => Float32Array.from(b)));
           }
           expectBitEqual(res.slice(3), res.slice(0, 3), "two-pass vs one-pass attention backward");
         } finally {
@@ -893,31 +900,7 @@ describe.each(variants)("wasm kernels (relaxedSimd=$relaxedSimd)", ({ relaxedSim
       "backward over several tiles matches the float64 gradients (T=$T H=$H KVH=$KVH D=$D)",
       (s) => {
         for (const K of [K1, K2]) {
-          const q = filled(K, s.T * s.H * s.D, 11, 3);
-          const k = filled(K, s.T * s.KVH * s.D, 12, 3);
-          const v = filled(K, s.T * s.KVH * s.D, 13, 2);
-          const dOut = filled(K, s.T * s.H * s.D, 14);
-          const out = K.alloc(q.length);
-          const lse = K.alloc(s.H * s.T);
-          const [dq, dk, dv] = [q, k, v].map((x) => K.alloc(x.length).fill(Number.NaN)) as [
-            Float32Array,
-            Float32Array,
-            Float32Array,
-          ];
-          const base = {
-            q,
-            k,
-            v,
-            out,
-            lse,
-            seqLen: s.T,
-            nHeads: s.H,
-            nKvHeads: s.KVH,
-            headDim: s.D,
-            scale: s.scale,
-          };
-          K.attentionForward(base);
-          K.attentionBackward({ ...base, dOut, dq, dk, dv });
+          const { q, k, v, dOut, dq, dk, dv } = runAttention(K, s, 11);
           const ref = refAttentionBackward(f64(q), f64(k), f64(v), dOut, s);
           // Each gradient sums up to T * group terms, each a product of D-term dot products.
           const tol = (g: Float64Array) =>
