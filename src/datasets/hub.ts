@@ -6,6 +6,7 @@ import {
   APIStatusError,
   TinkerValidationError,
 } from "../client/errors.js";
+import { envFlagOn, hfOfflineFromEnv } from "../hub/cache.js";
 import { tinkerCacheDir, writeFileAtomic, writeJsonAtomic } from "../local/fs/atomic.js";
 import {
   DatasetFormatError,
@@ -27,7 +28,7 @@ export interface HubDatasetOptions {
   revision?: string;
   /** Cache root. Default `<tinker-ts cache>/datasets` (see `TINKER_TS_CACHE_DIR`). */
   cacheDir?: string;
-  /** Never touch the network; read only the cache. Default: `HF_HUB_OFFLINE=1` or `HF_DATASETS_OFFLINE=1`. */
+  /** Never touch the network; read only the cache. Default: `HF_HUB_OFFLINE`, `TRANSFORMERS_OFFLINE` or `HF_DATASETS_OFFLINE` set to 1/true/yes/on. */
   offline?: boolean;
   /** Hub base URL. Default `$HF_ENDPOINT` or `https://huggingface.co`. */
   hubUrl?: string;
@@ -84,8 +85,7 @@ function defaultHubUrl(): string {
 }
 
 function envOffline(): boolean {
-  const on = (v: string | undefined) => v !== undefined && /^(1|true|yes|on)$/i.test(v);
-  return on(process.env["HF_HUB_OFFLINE"]) || on(process.env["HF_DATASETS_OFFLINE"]);
+  return hfOfflineFromEnv() || envFlagOn(process.env["HF_DATASETS_OFFLINE"]);
 }
 
 function validate(opts: HubDatasetOptions): void {

@@ -1,8 +1,14 @@
 import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
-import { homedir } from "node:os";
-import { basename, join, resolve } from "node:path";
-import { downloadFileToCacheDir, getHFHubCachePath, getRepoFolderName } from "@huggingface/hub";
+import { basename, dirname, join, resolve } from "node:path";
+import { downloadFileToCacheDir } from "@huggingface/hub";
 import { TinkerError, TinkerValidationError } from "../client/errors.js";
+import {
+  expandHome,
+  findCachedSnapshot,
+  hfCacheRefPath,
+  hfHubCacheDir,
+  hfOfflineFromEnv,
+} from "../hub/cache.js";
 import { HfTokenizer } from "./hf-tokenizer.js";
 import { isLocalPath, resolveTokenizerId } from "./names.js";
 import type { Tokenizer } from "./types.js";
@@ -19,7 +25,7 @@ export interface LoadTokenizerOptions {
   offline?: boolean;
   /** Hub revision (branch, tag or commit). Default `"main"`. */
   revision?: string;
-  /** HF hub cache directory. Default `HF_HUB_CACHE`, else `$HF_HOME/hub`, else `~/.cache/huggingface/hub`. */
+  /** HF hub cache directory. Default: see {@link hfHubCacheDir}. */
   cacheDir?: string;
   /** Hub access token. Default `HF_TOKEN`. */
   accessToken?: string;
@@ -124,33 +130,11 @@ export function loadTokenizerFromDir(dir: string, name: string = dir): HfTokeniz
   }
 }
 
-function envFlag(value: string | undefined): boolean {
-  return value !== undefined && ["1", "true", "yes", "on"].includes(value.toLowerCase());
-}
-
-function defaultCacheDir(): string {
-  return getHFHubCachePath();
-}
-
-/** The snapshot folder of `repo@revision` in the HF cache layout, if it is there. */
-export function findCachedSnapshot(
-  repo: string,
-  revision: string,
-  cacheDir: string = defaultCacheDir(),
-): string | undefined {
-  const repoDir = join(cacheDir, getRepoFolderName({ name: repo, type: "model" }));
-  let commit = revision;
-  const refPath = join(repoDir, "refs", revision);
-  if (existsSync(refPath)) commit = readFileSync(refPath, "utf8").trim();
-  const snapshot = join(repoDir, "snapshots", commit);
-  return existsSync(join(snapshot, REQUIRED_FILE)) ? snapshot : undefined;
-}
-
 async function loadFromHub(repo: string, opts: LoadTokenizerOptions): Promise<Tokenizer> {
   const revision = opts.revision ?? "main";
-  const cacheDir = opts.cacheDir ?? defaultCacheDir();
-  const offline = opts.offline ?? envFlag(process.env.HF_HUB_OFFLINE);
-  const cached = findCachedSnapshot(repo, revision, cacheDir);
+  const cacheDir = opts.cacheDir ?? hfHubCacheDir();
+  const offline = opts.offline ?? hfOfflineFromEnv();
+  const cached = findCachedSnapshot(repo, revision, cacheDir, REQUIRED_FILE);
   if (cached !== undefined) return loadTokenizerFromDir(cached, repo);
   if (offline) {
     throw new TokenizerLoadError(
@@ -198,17 +182,13 @@ async function loadFromHub(repo: string, opts: LoadTokenizerOptions): Promise<To
 function recordRef(cacheDir: string, repo: string, revision: string, snapshot: string): void {
   const commit = basename(snapshot);
   if (commit === revision) return;
-  const refs = join(cacheDir, getRepoFolderName({ name: repo, type: "model" }), "refs");
+  const ref = hfCacheRefPath(cacheDir, repo, revision);
   try {
-    mkdirSync(refs, { recursive: true });
-    writeFileSync(join(refs, revision), commit);
+    mkdirSync(dirname(ref), { recursive: true });
+    writeFileSync(ref, commit);
   } catch {
     // A read-only cache still works online; offline lookups then need the commit as revision.
   }
-}
-
-function expandHome(p: string): string {
-  return p.startsWith("~") ? join(homedir(), p.slice(1)) : p;
 }
 
 /**

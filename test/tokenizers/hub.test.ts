@@ -5,9 +5,9 @@ import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { findCachedSnapshot } from "../../src/hub/cache.js";
 import {
   clearTokenizerCache,
-  findCachedSnapshot,
   loadTokenizer,
   TokenizerLoadError,
 } from "../../src/tokenizers/loader.js";

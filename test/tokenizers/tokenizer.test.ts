@@ -5,11 +5,11 @@ import { TokenizerLoader } from "@lenml/tokenizers";
 import { afterEach, describe, expect, expectTypeOf, it } from "vitest";
 import { TinkerValidationError } from "../../src/client/errors.js";
 import type { TokenizerLoader as ClientTokenizerLoader } from "../../src/client/tokenizer-hook.js";
+import { findCachedSnapshot } from "../../src/hub/cache.js";
 import { HfTokenizer } from "../../src/tokenizers/hf-tokenizer.js";
 import type { ChatTokenizer } from "../../src/tokenizers/index.js";
 import {
   clearTokenizerCache,
-  findCachedSnapshot,
   getRegisteredTokenizerNames,
   isTokenizerRegistered,
   loadTokenizer,

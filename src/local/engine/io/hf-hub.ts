@@ -1,7 +1,14 @@
 import { readdir, readFile, stat } from "node:fs/promises";
-import { homedir } from "node:os";
 import { isAbsolute, join, resolve } from "node:path";
 import { TinkerError, TinkerValidationError } from "../../../client/errors.js";
+import {
+  expandHome,
+  findCachedSnapshot,
+  hfCacheRefPath,
+  hfCacheRepoFolder,
+  hfHubCacheDir,
+  hfOfflineFromEnv,
+} from "../../../hub/cache.js";
 import { writeFileAtomic } from "../../fs/atomic.js";
 import { ModelFileError } from "./errors.js";
 import { readSafetensorsIndex } from "./safetensors.js";
@@ -41,32 +48,8 @@ export class ModelNotAvailableError extends TinkerValidationError {
   }
 }
 
-/**
- * The Hugging Face hub cache directory, resolved the way `huggingface_hub` does: `$HF_HUB_CACHE`,
- * `$HUGGINGFACE_HUB_CACHE`, `$HF_HOME/hub`, `$XDG_CACHE_HOME/huggingface/hub`,
- * `~/.cache/huggingface/hub`.
- */
-export function hfHubCacheDir(env: NodeJS.ProcessEnv = process.env): string {
-  if (env.HF_HUB_CACHE) return env.HF_HUB_CACHE;
-  if (env.HUGGINGFACE_HUB_CACHE) return env.HUGGINGFACE_HUB_CACHE;
-  if (env.HF_HOME) return join(env.HF_HOME, "hub");
-  return join(env.XDG_CACHE_HOME || join(homedir(), ".cache"), "huggingface", "hub");
-}
-
-/** True when `HF_HUB_OFFLINE` (or `TRANSFORMERS_OFFLINE`) asks for offline mode. */
-export function hfOfflineFromEnv(env: NodeJS.ProcessEnv = process.env): boolean {
-  const on = (v: string | undefined) =>
-    ["1", "true", "yes", "on"].includes((v ?? "").toLowerCase());
-  return on(env.HF_HUB_OFFLINE) || on(env.TRANSFORMERS_OFFLINE);
-}
-
 const REPO_ID = /^[A-Za-z0-9][A-Za-z0-9._-]*\/[A-Za-z0-9][A-Za-z0-9._-]*$/;
 const COMMIT = /^[0-9a-f]{40}$/;
-
-/** `models--org--name`, the cache folder of a model repo. */
-export function hfCacheRepoFolder(repoId: string): string {
-  return `models--${repoId.split("/").join("--")}`;
-}
 
 const TOKENIZER_FILES = [
   "tokenizer.json",
@@ -143,29 +126,6 @@ function looksLikePath(s: string): boolean {
   );
 }
 
-function expandHome(s: string): string {
-  return s.startsWith("~/") ? join(homedir(), s.slice(2)) : s;
-}
-
-/** The cached snapshot folder of `repoId` at `revision`, or undefined when not cached. */
-export async function findCachedSnapshot(
-  repoId: string,
-  revision: string,
-  cacheDir: string,
-): Promise<string | undefined> {
-  const repoDir = join(cacheDir, hfCacheRepoFolder(repoId));
-  let commit: string | undefined = COMMIT.test(revision) ? revision : undefined;
-  if (!commit) {
-    try {
-      commit = (await readFile(join(repoDir, "refs", revision), "utf8")).trim();
-    } catch {
-      return undefined;
-    }
-  }
-  const snap = join(repoDir, "snapshots", commit);
-  return (await isDir(snap)) ? snap : undefined;
-}
-
 /**
  * Find a model folder: a local path (returned as is when it exists), else a Hugging Face repo id
  * (`org/name`) looked up in the hub cache (`models--org--name/snapshots/<commit>`, with branch
@@ -202,7 +162,7 @@ export async function resolveModelFolder(
       "revision",
     );
   }
-  const cached = await findCachedSnapshot(nameOrPath, revision, cacheDir);
+  const cached = findCachedSnapshot(nameOrPath, revision, cacheDir);
   const missing = cached ? await missingModelFiles(cached, files) : ["(not cached)"];
   if (cached && missing.length === 0) return cached;
 
@@ -270,7 +230,7 @@ async function downloadModel(
       }
     }
     if (revision !== commit) {
-      await writeFileAtomic(join(cacheDir, hfCacheRepoFolder(repoId), "refs", revision), commit);
+      await writeFileAtomic(hfCacheRefPath(cacheDir, repoId, revision), commit);
     }
     const snap = join(cacheDir, hfCacheRepoFolder(repoId), "snapshots", commit);
     const missing = await missingModelFiles(snap, files);

@@ -1,3 +1,4 @@
+export * from "../../../hub/cache.js";
 export * from "./byte-tokenizer.js";
 export * from "./dtype.js";
 export * from "./errors.js";

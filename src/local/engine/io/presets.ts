@@ -1,20 +1,14 @@
 import { createRequire } from "node:module";
 import { dirname } from "node:path";
 import { TinkerValidationError } from "../../../client/errors.js";
+import { findCachedSnapshot, hfHubCacheDir, hfOfflineFromEnv } from "../../../hub/cache.js";
 import type { ModelConfig } from "../model/config.js";
 import {
   ensureTinyBytesTokenizer,
   TINY_BYTES_IDS,
   TINY_BYTES_VOCAB_SIZE,
 } from "./byte-tokenizer.js";
-import {
-  findCachedSnapshot,
-  hfHubCacheDir,
-  hfOfflineFromEnv,
-  ModelNotAvailableError,
-  missingModelFiles,
-  resolveModelFolder,
-} from "./hf-hub.js";
+import { ModelNotAvailableError, missingModelFiles, resolveModelFolder } from "./hf-hub.js";
 
 /** Where preset tokenizers may come from. */
 export interface PresetTokenizerOptions {
@@ -85,7 +79,7 @@ export function qwen3TokenizerFromNpm(): string | undefined {
 
 async function qwen3TokenizerDir(opts: PresetTokenizerOptions = {}): Promise<string> {
   const hfCache = opts.hfCacheDir ?? hfHubCacheDir();
-  const cached = await findCachedSnapshot(QWEN3_TOKENIZER_REPO, "main", hfCache);
+  const cached = findCachedSnapshot(QWEN3_TOKENIZER_REPO, "main", hfCache);
   if (cached && (await missingModelFiles(cached, "tokenizer")).length === 0) return cached;
   const npm = qwen3TokenizerFromNpm();
   if (npm) return npm;
