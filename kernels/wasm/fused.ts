@@ -71,8 +71,8 @@ export function rmsnorm_fwd(x: usize, w: usize, y: usize, rstd: usize, rows: i32
   }
 }
 
-// dx = rs*w*dy - x * rs^3 * mean(w*dy*x)
-export function rmsnorm_bwd(dy: usize, x: usize, w: usize, rstd: usize, dx: usize, rows: i32, dim: i32, tid: i32, nthr: i32): void {
+// dx = rs*w*dy - x * rs^3 * mean(w*dy*x), or dx += that with `acc`.
+export function rmsnorm_bwd(dy: usize, x: usize, w: usize, rstd: usize, dx: usize, rows: i32, dim: i32, acc: i32, tid: i32, nthr: i32): void {
   const r0 = shareLo(rows, 1, tid, nthr);
   const r1 = shareLo(rows, 1, tid + 1, nthr);
   for (let r = r0; r < r1; r++) {
@@ -80,13 +80,13 @@ export function rmsnorm_bwd(dy: usize, x: usize, w: usize, rstd: usize, dx: usiz
     const dyr = ptr(dy, r * dim);
     const dxr = ptr(dx, r * dim);
     const rs = load<f32>(ptr(rstd, r));
-    let acc = f32x4.splat(0);
+    let sum4 = f32x4.splat(0);
     let i = 0;
     for (; i + 4 <= dim; i += 4) {
       const o = (<usize>i) << 2;
-      acc = fma4(f32x4.mul(v128.load(w + o), v128.load(dyr + o)), v128.load(xr + o), acc);
+      sum4 = fma4(f32x4.mul(v128.load(w + o), v128.load(dyr + o)), v128.load(xr + o), sum4);
     }
-    let s = hsum4(acc);
+    let s = hsum4(sum4);
     for (; i < dim; i++) s += load<f32>(ptr(w, i)) * load<f32>(ptr(dyr, i)) * load<f32>(ptr(xr, i));
     const coef = <f32>(<f64>rs * <f64>rs * <f64>rs * (<f64>s / <f64>dim));
     const vrs = f32x4.splat(rs);
@@ -94,11 +94,12 @@ export function rmsnorm_bwd(dy: usize, x: usize, w: usize, rstd: usize, dx: usiz
     i = 0;
     for (; i + 4 <= dim; i += 4) {
       const o = (<usize>i) << 2;
-      const g = f32x4.mul(f32x4.mul(v128.load(w + o), v128.load(dyr + o)), vrs);
-      v128.store(dxr + o, fma4(v128.load(xr + o), vc, g));
+      const g = fma4(v128.load(xr + o), vc, f32x4.mul(f32x4.mul(v128.load(w + o), v128.load(dyr + o)), vrs));
+      v128.store(dxr + o, acc != 0 ? f32x4.add(v128.load(dxr + o), g) : g);
     }
     for (; i < dim; i++) {
-      store<f32>(ptr(dxr, i), load<f32>(ptr(w, i)) * load<f32>(ptr(dyr, i)) * rs - load<f32>(ptr(xr, i)) * coef);
+      const g = load<f32>(ptr(w, i)) * load<f32>(ptr(dyr, i)) * rs - load<f32>(ptr(xr, i)) * coef;
+      store<f32>(ptr(dxr, i), acc != 0 ? load<f32>(ptr(dxr, i)) + g : g);
     }
   }
 }

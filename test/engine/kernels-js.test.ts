@@ -142,6 +142,24 @@ describe("js kernels", () => {
     }
   });
 
+  it("rmsNormBackward with accumulate adds the overwrite result into dx", () => {
+    const [rows, dim] = [3, 10];
+    const x = Float32Array.from({ length: rows * dim }, (_, i) => Math.sin(i) * 2);
+    const w = Float32Array.from({ length: dim }, (_, i) => 0.5 + i / dim);
+    const dy = Float32Array.from({ length: rows * dim }, (_, i) => Math.cos(i * 0.7));
+    const rstd = new Float32Array(rows);
+    K.rmsNormForward(x, w, new Float32Array(rows * dim), rstd, rows, dim, 1e-6);
+    const fresh = new Float32Array(rows * dim);
+    K.rmsNormBackward(dy, x, w, rstd, fresh, rows, dim);
+    const dx = Float32Array.from({ length: rows * dim }, (_, i) => i / 7 - 2);
+    const prior = Float32Array.from(dx);
+    K.rmsNormBackward(dy, x, w, rstd, dx, rows, dim, true);
+    for (let i = 0; i < dx.length; i++) {
+      expect(dx[i]).toBeCloseTo(prior[i]! + fresh[i]!, 5);
+    }
+    expect(fresh.some((g) => Math.abs(g) > 0.01)).toBe(true);
+  });
+
   it("rope inverse undoes rope, and rotation preserves pair norms", () => {
     const rng = new SeededRng(4);
     const x = rand(rng, 3 * 2 * 8);

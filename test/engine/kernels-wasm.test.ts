@@ -515,6 +515,23 @@ describe.each(variants)("wasm kernels (relaxedSimd=$relaxedSimd)", ({ relaxedSim
       expectClose(dx, g, (dim + 16) * U * 8 * maxAbs(g) + 1e-8, "dx");
     });
 
+    it("backward with accumulate adds exactly the overwrite result into dx", () => {
+      for (const K of [K1, K2]) {
+        const [rows, dim] = [2100, 262]; // 2 threads; dim not a multiple of 4 (scalar tail)
+        const x = filled(K, rows * dim, 7, 2);
+        const w = filled(K, dim, 8, 2, 0);
+        const dy = filled(K, rows * dim, 9);
+        const rstd = K.alloc(rows);
+        K.rmsNormForward(x, w, K.alloc(rows * dim), rstd, rows, dim, 1e-5);
+        const fresh = K.alloc(rows * dim);
+        K.rmsNormBackward(dy, x, w, rstd, fresh, rows, dim);
+        const prior = filled(K, rows * dim, 10, 4);
+        const want = Float32Array.from(prior, (p, i) => Math.fround(p + fresh[i]!));
+        K.rmsNormBackward(dy, x, w, rstd, prior, rows, dim, true);
+        expectBitEqual([prior], [want], "accumulated rmsnorm backward");
+      }
+    });
+
     it("is bit-identical on 1 and 2 threads", () => {
       const [rows, dim] = [2100, 260];
       const res: Float32Array[] = [];

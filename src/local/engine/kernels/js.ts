@@ -102,6 +102,7 @@ function rmsNormBackward(
   dx: Float32Array,
   rows: number,
   dim: number,
+  accumulate = false,
 ): void {
   // y_i = w_i x_i r, r = (mean(x^2) + eps)^-1/2  =>  dx_j = r w_j dy_j - (r^3 / dim) x_j sum_i dy_i w_i x_i
   for (let r = 0; r < rows; r++) {
@@ -110,7 +111,10 @@ function rmsNormBackward(
     let dot = 0;
     for (let i = 0; i < dim; i++) dot += dy[o + i]! * weight[i]! * x[o + i]!;
     const c = (rs * rs * rs * dot) / dim;
-    for (let i = 0; i < dim; i++) dx[o + i] = rs * weight[i]! * dy[o + i]! - c * x[o + i]!;
+    for (let i = 0; i < dim; i++) {
+      const g = rs * weight[i]! * dy[o + i]! - c * x[o + i]!;
+      dx[o + i] = accumulate ? dx[o + i]! + g : g;
+    }
   }
 }
 

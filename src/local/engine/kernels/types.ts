@@ -38,7 +38,10 @@ export interface Kernels {
     dim: number,
     eps: number,
   ): void;
-  /** dx = d(rmsnorm)/dx applied to dy (weights are frozen: no weight gradient). Overwrites dx. */
+  /**
+   * dx = d(rmsnorm)/dx applied to dy (weights are frozen: no weight gradient). Overwrites dx, or
+   * with `accumulate` adds into it (a residual branch's gradient joining the stream).
+   */
   rmsNormBackward(
     dy: Float32Array,
     x: Float32Array,
@@ -47,6 +50,7 @@ export interface Kernels {
     dx: Float32Array,
     rows: number,
     dim: number,
+    accumulate?: boolean,
   ): void;
 
   /**

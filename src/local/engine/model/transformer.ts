@@ -24,7 +24,8 @@ export interface SeqSpan {
 
 /** Activations of one layer kept for the backward pass. */
 interface LayerActs {
-  xIn: Float32Array;
+  /** The layer's input (kept passes only: the residual buffer itself, which is never written again). */
+  xIn: Float32Array | null;
   rstd1: Float32Array;
   h1: Float32Array;
   qRaw: Float32Array | null;
@@ -255,7 +256,7 @@ export class Transformer {
       }
     }
     return {
-      xIn: s.alloc(rows * d),
+      xIn: null,
       rstd1: s.alloc(rows),
       h1: s.alloc(rows * d),
       qRaw: c.qkNorm ? s.alloc(rows * this.qDim) : null,
@@ -293,7 +294,7 @@ export class Transformer {
     const w = this.weights.layers[l]!;
     const groups = adapter?.groups[l];
     const d = c.hiddenSize;
-    if (keep) a.xIn.set(x);
+    if (keep) a.xIn = x;
     K.rmsNormForward(x, w.inputNorm, a.h1, a.rstd1, rows, d, c.rmsNormEps);
     const sc = adapter?.scale ?? 0;
     const qkv = loraIn(K, a.h1, rows, groups?.qkv, a.loraH.qkv);
@@ -603,7 +604,6 @@ export class Transformer {
     try {
       const dx = s.alloc(rows * d);
       K.rmsNormBackward(dxf, state.xLast, this.weights.finalNorm, state.rstdF, dx, rows, d);
-      const tmpD = s.alloc(rows * d);
       const dAct = s.alloc(rows * ff);
       const dGate = s.alloc(rows * ff);
       const dUp = s.alloc(rows * ff);
@@ -632,8 +632,7 @@ export class Transformer {
         this.linearBackward(dGate, rows, w.gate, d, ff, dh, false, slot("gate_up", 0), g, sc);
         this.linearBackward(dUp, rows, w.up, d, ff, dh, true, slot("gate_up", 1), g, sc);
         this.loraInBackward(a.h2, rows, groups?.gate_up, g, dh, sc);
-        K.rmsNormBackward(dh, a.xMid, w.postNorm, a.rstd2, tmpD, rows, d);
-        addInto(dx, tmpD, rows * d);
+        K.rmsNormBackward(dh, a.xMid, w.postNorm, a.rstd2, dx, rows, d, true);
         // Attention: xMid = xIn + o(attn).
         this.linearBackward(dx, rows, w.o, qd, d, dAttn, false, slot("o", 0), g, sc);
         this.loraInBackward(a.attn, rows, groups?.o, g, dAttn, sc);
@@ -684,8 +683,7 @@ export class Transformer {
         this.linearBackward(dv, rows, w.v, d, kvd, dh, true, slot("qkv", 2), g, sc, needDx);
         this.loraInBackward(a.h1, rows, groups?.qkv, g, needDx ? dh : null, sc);
         if (needDx) {
-          K.rmsNormBackward(dh, a.xIn, w.inputNorm, a.rstd1, tmpD, rows, d);
-          addInto(dx, tmpD, rows * d);
+          K.rmsNormBackward(dh, a.xIn!, w.inputNorm, a.rstd1, dx, rows, d, true);
         }
       }
     } finally {
@@ -734,10 +732,6 @@ function loraIn(
     c: h,
   });
   return slotsOf(group, h);
-}
-
-function addInto(dst: Float32Array, src: Float32Array, n: number): void {
-  for (let i = 0; i < n; i++) dst[i] = dst[i]! + src[i]!;
 }
 
 /**

@@ -284,6 +284,7 @@ export class WasmKernels implements Kernels {
     dx: Float32Array,
     rows: number,
     dim: number,
+    accumulate = false,
   ): void {
     nonNegativeInt(rows, "rows");
     positiveInt(dim, "dim");
@@ -295,6 +296,7 @@ export class WasmKernels implements Kernels {
       this.ptr(dx, rows * dim, "dx"),
       rows,
       dim,
+      accumulate ? 1 : 0,
     ];
     this.pool.run("rmsnorm_bwd", args, rows > 1 && rows * dim >= ELEMENTWISE_PARALLEL);
   }
