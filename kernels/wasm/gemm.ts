@@ -244,6 +244,111 @@ function storeScaled(o: usize, total: f32, alpha: f32, beta: f32): void {
   store<f32>(o, alpha * total + (beta == 0 ? 0 : beta * load<f32>(o)));
 }
 
+// The scalar end of one KC slice of a few-rows dot: s plus a[p]*b[p] for p in [p, pe).
+@inline
+function sliceTail(s: f32, a: usize, b: usize, p: i32, pe: i32): f32 {
+  for (; p < pe; p++) s += load<f32>(a + ((<usize>p) << 2)) * load<f32>(b + ((<usize>p) << 2));
+  return s;
+}
+
+// C[i..i+4, j..j+2] of the few-rows path: four rows of op(A) (a, a + as bytes, ...) against two B
+// rows (b, b + bs). Each of the 8 dots is its own chain (see dotOne).
+function block4x2(a: usize, as: usize, b: usize, bs: usize, k: i32, c: usize, cs: usize, alpha: f32, beta: f32): void {
+  const ar0 = a;
+  const ar1 = a + as;
+  const ar2 = ar1 + as;
+  const ar3 = ar2 + as;
+  const b0 = b;
+  const b1 = b + bs;
+  let t00: f32 = 0, t01: f32 = 0, t10: f32 = 0, t11: f32 = 0;
+  let t20: f32 = 0, t21: f32 = 0, t30: f32 = 0, t31: f32 = 0;
+  for (let pc = 0; pc < k; pc += KC) {
+    const pe = min(k, pc + KC);
+    let s00 = f32x4.splat(0), s01 = f32x4.splat(0), s10 = f32x4.splat(0), s11 = f32x4.splat(0);
+    let s20 = f32x4.splat(0), s21 = f32x4.splat(0), s30 = f32x4.splat(0), s31 = f32x4.splat(0);
+    let p = pc;
+    for (; p + 4 <= pe; p += 4) {
+      const o = (<usize>p) << 2;
+      const v0 = v128.load(b0 + o);
+      const v1 = v128.load(b1 + o);
+      let av = v128.load(ar0 + o);
+      s00 = fma4(av, v0, s00);
+      s01 = fma4(av, v1, s01);
+      av = v128.load(ar1 + o);
+      s10 = fma4(av, v0, s10);
+      s11 = fma4(av, v1, s11);
+      av = v128.load(ar2 + o);
+      s20 = fma4(av, v0, s20);
+      s21 = fma4(av, v1, s21);
+      av = v128.load(ar3 + o);
+      s30 = fma4(av, v0, s30);
+      s31 = fma4(av, v1, s31);
+    }
+    t00 += sliceTail(hsum4(s00), ar0, b0, p, pe);
+    t01 += sliceTail(hsum4(s01), ar0, b1, p, pe);
+    t10 += sliceTail(hsum4(s10), ar1, b0, p, pe);
+    t11 += sliceTail(hsum4(s11), ar1, b1, p, pe);
+    t20 += sliceTail(hsum4(s20), ar2, b0, p, pe);
+    t21 += sliceTail(hsum4(s21), ar2, b1, p, pe);
+    t30 += sliceTail(hsum4(s30), ar3, b0, p, pe);
+    t31 += sliceTail(hsum4(s31), ar3, b1, p, pe);
+  }
+  storeScaled(c, t00, alpha, beta);
+  storeScaled(c + 4, t01, alpha, beta);
+  storeScaled(c + cs, t10, alpha, beta);
+  storeScaled(c + cs + 4, t11, alpha, beta);
+  storeScaled(c + 2 * cs, t20, alpha, beta);
+  storeScaled(c + 2 * cs + 4, t21, alpha, beta);
+  storeScaled(c + 3 * cs, t30, alpha, beta);
+  storeScaled(c + 3 * cs + 4, t31, alpha, beta);
+}
+
+// C[i, j..j+4] of the few-rows path for a lone row: four independent chains hide the FMA latency.
+function block1x4(a: usize, b: usize, bs: usize, k: i32, c: usize, alpha: f32, beta: f32): void {
+  const b0 = b;
+  const b1 = b + bs;
+  const b2 = b1 + bs;
+  const b3 = b2 + bs;
+  let t0: f32 = 0, t1: f32 = 0, t2: f32 = 0, t3: f32 = 0;
+  for (let pc = 0; pc < k; pc += KC) {
+    const pe = min(k, pc + KC);
+    let s0 = f32x4.splat(0), s1 = f32x4.splat(0), s2 = f32x4.splat(0), s3 = f32x4.splat(0);
+    let p = pc;
+    for (; p + 4 <= pe; p += 4) {
+      const o = (<usize>p) << 2;
+      const av = v128.load(a + o);
+      s0 = fma4(av, v128.load(b0 + o), s0);
+      s1 = fma4(av, v128.load(b1 + o), s1);
+      s2 = fma4(av, v128.load(b2 + o), s2);
+      s3 = fma4(av, v128.load(b3 + o), s3);
+    }
+    t0 += sliceTail(hsum4(s0), a, b0, p, pe);
+    t1 += sliceTail(hsum4(s1), a, b1, p, pe);
+    t2 += sliceTail(hsum4(s2), a, b2, p, pe);
+    t3 += sliceTail(hsum4(s3), a, b3, p, pe);
+  }
+  storeScaled(c, t0, alpha, beta);
+  storeScaled(c + 4, t1, alpha, beta);
+  storeScaled(c + 8, t2, alpha, beta);
+  storeScaled(c + 12, t3, alpha, beta);
+}
+
+// One few-rows dot of k floats, summed exactly as the 4x2 blocks of gemmFewRows sum theirs.
+function dotOne(a: usize, b: usize, k: i32): f32 {
+  let total: f32 = 0;
+  for (let pc = 0; pc < k; pc += KC) {
+    const pe = min(k, pc + KC);
+    let s0 = f32x4.splat(0);
+    let p = pc;
+    for (; p + 4 <= pe; p += 4) {
+      const o = (<usize>p) << 2;
+      s0 = fma4(v128.load(a + o), v128.load(b + o), s0);
+    }
+    total += sliceTail(hsum4(s0), a, b, p, pe);
+  }
+  return total;
+}
+
 // Unpacked path for very few rows (decode steps): packing B would cost as much as the product.
 // op(A) rows are copied to scratch, and each row (transB) or block row (not transB) of B is read once
 // for all of them. Sums run over k in the same KC slices whatever the thread split.
@@ -265,85 +370,30 @@ function gemmFewRows(
     }
   }
   if (transB) {
-    // C[i, j] = dot(op(A) row i, B row j). Each B row is streamed once for all rows of op(A); every
-    // dot is summed the same way (two 4-lane accumulators per KC slice, then the slices in order)
-    // whether it is computed in a group of four rows or alone.
-    for (let j = n0; j < n1; j++) {
-      const brow = b + ((<usize>j * <usize>ldb) << 2);
+    // C[i, j] = dot(op(A) row i, B row j), B rows streamed once for all rows of op(A), in blocks of
+    // four rows by two columns (one row by four columns for rows left over). Every dot is summed the same way (one 4-lane chain over k per KC
+    // slice, its lanes added, then the slices in order) whether it is computed in a block or alone,
+    // so a row's values do not depend on the other rows of the call.
+    let j = n0;
+    const cs = (<usize>ldc) << 2;
+    for (; j + 4 <= n1; j += 4) {
+      const bj = b + ((<usize>j * <usize>ldb) << 2);
+      const bs = (<usize>ldb) << 2;
       let i = 0;
       for (; i + 4 <= mr; i += 4) {
-        const ar0 = rows + <usize>i * kB;
-        const ar1 = ar0 + kB;
-        const ar2 = ar1 + kB;
-        const ar3 = ar2 + kB;
-        let t0: f32 = 0;
-        let t1: f32 = 0;
-        let t2: f32 = 0;
-        let t3: f32 = 0;
-        for (let pc = 0; pc < k; pc += KC) {
-          const pe = min(k, pc + KC);
-          let s00 = f32x4.splat(0);
-          let s01 = f32x4.splat(0);
-          let s10 = f32x4.splat(0);
-          let s11 = f32x4.splat(0);
-          let s20 = f32x4.splat(0);
-          let s21 = f32x4.splat(0);
-          let s30 = f32x4.splat(0);
-          let s31 = f32x4.splat(0);
-          let p = pc;
-          for (; p + 8 <= pe; p += 8) {
-            const o = (<usize>p) << 2;
-            const b0 = v128.load(brow + o);
-            const b1 = v128.load(brow + o, 16);
-            s00 = fma4(v128.load(ar0 + o), b0, s00);
-            s01 = fma4(v128.load(ar0 + o, 16), b1, s01);
-            s10 = fma4(v128.load(ar1 + o), b0, s10);
-            s11 = fma4(v128.load(ar1 + o, 16), b1, s11);
-            s20 = fma4(v128.load(ar2 + o), b0, s20);
-            s21 = fma4(v128.load(ar2 + o, 16), b1, s21);
-            s30 = fma4(v128.load(ar3 + o), b0, s30);
-            s31 = fma4(v128.load(ar3 + o, 16), b1, s31);
-          }
-          let u0 = hsum4(f32x4.add(s00, s01));
-          let u1 = hsum4(f32x4.add(s10, s11));
-          let u2 = hsum4(f32x4.add(s20, s21));
-          let u3 = hsum4(f32x4.add(s30, s31));
-          for (; p < pe; p++) {
-            const o = (<usize>p) << 2;
-            const bv = load<f32>(brow + o);
-            u0 += load<f32>(ar0 + o) * bv;
-            u1 += load<f32>(ar1 + o) * bv;
-            u2 += load<f32>(ar2 + o) * bv;
-            u3 += load<f32>(ar3 + o) * bv;
-          }
-          t0 += u0;
-          t1 += u1;
-          t2 += u2;
-          t3 += u3;
-        }
-        storeScaled(c + ((<usize>(m0 + i) * <usize>ldc + <usize>j) << 2), t0, alpha, beta);
-        storeScaled(c + ((<usize>(m0 + i + 1) * <usize>ldc + <usize>j) << 2), t1, alpha, beta);
-        storeScaled(c + ((<usize>(m0 + i + 2) * <usize>ldc + <usize>j) << 2), t2, alpha, beta);
-        storeScaled(c + ((<usize>(m0 + i + 3) * <usize>ldc + <usize>j) << 2), t3, alpha, beta);
+        const cij = c + ((<usize>(m0 + i) * <usize>ldc + <usize>j) << 2);
+        block4x2(rows + <usize>i * kB, kB, bj, bs, k, cij, cs, alpha, beta);
+        block4x2(rows + <usize>i * kB, kB, bj + 2 * bs, bs, k, cij + 8, cs, alpha, beta);
       }
       for (; i < mr; i++) {
-        const arow = rows + <usize>i * kB;
-        let total: f32 = 0;
-        for (let pc = 0; pc < k; pc += KC) {
-          const pe = min(k, pc + KC);
-          let s0 = f32x4.splat(0);
-          let s1 = f32x4.splat(0);
-          let p = pc;
-          for (; p + 8 <= pe; p += 8) {
-            const o = (<usize>p) << 2;
-            s0 = fma4(v128.load(arow + o), v128.load(brow + o), s0);
-            s1 = fma4(v128.load(arow + o, 16), v128.load(brow + o, 16), s1);
-          }
-          let s = hsum4(f32x4.add(s0, s1));
-          for (; p < pe; p++) s += load<f32>(arow + ((<usize>p) << 2)) * load<f32>(brow + ((<usize>p) << 2));
-          total += s;
-        }
-        storeScaled(c + ((<usize>(m0 + i) * <usize>ldc + <usize>j) << 2), total, alpha, beta);
+        block1x4(rows + <usize>i * kB, bj, bs, k, c + ((<usize>(m0 + i) * <usize>ldc + <usize>j) << 2), alpha, beta);
+      }
+    }
+    for (; j < n1; j++) {
+      const brow = b + ((<usize>j * <usize>ldb) << 2);
+      for (let i = 0; i < mr; i++) {
+        const c0 = c + ((<usize>(m0 + i) * <usize>ldc + <usize>j) << 2);
+        storeScaled(c0, dotOne(rows + <usize>i * kB, brow, k), alpha, beta);
       }
     }
   } else {
@@ -386,11 +436,18 @@ function gemmFewRows(
 function gemmRange(
   transA: bool, transB: bool, m: i32, k: i32,
   a: usize, lda: i32, b: usize, ldb: i32, c: usize, ldc: i32,
-  alpha: f32, beta: f32, m0: i32, m1: i32, n0: i32, n1: i32,
+  alpha: f32, beta: f32, m0: i32, m1: i32, n0: i32, n1: i32, rowInvariant: bool,
 ): void {
   if (m0 >= m1 || n0 >= n1) return;
   if (k == 0) scaleC(c, ldc, beta, m0, m1, n0, n1);
-  else if (m <= FEW_ROWS && FEW_ROWS * (k + FEW_COLS) * 4 <= SCRATCH_BYTES) gemmFewRows(transA, transB, k, a, lda, b, ldb, c, ldc, alpha, beta, m0, m1, n0, n1);
+  else if (rowInvariant && transB) {
+    // Every row through the few-rows dot products, in as many row chunks as scratch needs: a row's
+    // values then depend only on that row, never on how many rows share the call.
+    const chunk = max(1, GEMM_SCRATCH_BYTES / (4 * k));
+    for (let r = m0; r < m1; r += chunk) {
+      gemmFewRows(transA, transB, k, a, lda, b, ldb, c, ldc, alpha, beta, r, min(m1, r + chunk), n0, n1);
+    }
+  } else if (m <= FEW_ROWS && FEW_ROWS * (k + FEW_COLS) * 4 <= SCRATCH_BYTES) gemmFewRows(transA, transB, k, a, lda, b, ldb, c, ldc, alpha, beta, m0, m1, n0, n1);
   else gemmBlock(transA, transB, k, a, lda, b, ldb, c, ldc, alpha, beta, m0, m1, n0, n1);
 }
 
@@ -399,7 +456,7 @@ export function gemmOne(
   transA: bool, transB: bool, m: i32, n: i32, k: i32,
   a: usize, lda: i32, b: usize, ldb: i32, c: usize, ldc: i32, alpha: f32, beta: f32,
 ): void {
-  gemmRange(transA, transB, m, k, a, lda, b, ldb, c, ldc, alpha, beta, 0, m, 0, n);
+  gemmRange(transA, transB, m, k, a, lda, b, ldb, c, ldc, alpha, beta, 0, m, 0, n, false);
 }
 
 /**
@@ -410,10 +467,11 @@ export function gemm(
   transA: i32, transB: i32, m: i32, n: i32, k: i32,
   a: usize, lda: i32, b: usize, ldb: i32, c: usize, ldc: i32,
   alpha: f32, beta: f32, batch: i32, strideA: i32, strideB: i32, strideC: i32,
-  tid: i32, nthr: i32,
+  rowInvariant: i32, tid: i32, nthr: i32,
 ): void {
   const tA = transA != 0;
   const tB = transB != 0;
+  const inv = rowInvariant != 0;
   // Whole products per thread when they divide evenly (or rows are too few to split), else rows.
   if (batch >= nthr && (batch % nthr == 0 || m < 16 * nthr)) {
     const b0 = <i32>((<i64>batch * tid) / nthr);
@@ -421,7 +479,7 @@ export function gemm(
     for (let t = b0; t < b1; t++) {
       gemmRange(tA, tB, m, k,
         a + ((<usize>t * <usize>strideA) << 2), lda, b + ((<usize>t * <usize>strideB) << 2), ldb,
-        c + ((<usize>t * <usize>strideC) << 2), ldc, alpha, beta, 0, m, 0, n);
+        c + ((<usize>t * <usize>strideC) << 2), ldc, alpha, beta, 0, m, 0, n, inv);
     }
     return;
   }
@@ -438,6 +496,6 @@ export function gemm(
   for (let t = 0; t < batch; t++) {
     gemmRange(tA, tB, m, k,
       a + ((<usize>t * <usize>strideA) << 2), lda, b + ((<usize>t * <usize>strideB) << 2), ldb,
-      c + ((<usize>t * <usize>strideC) << 2), ldc, alpha, beta, m0, m1, n0, n1);
+      c + ((<usize>t * <usize>strideC) << 2), ldc, alpha, beta, m0, m1, n0, n1, inv);
   }
 }

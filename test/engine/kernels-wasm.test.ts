@@ -352,10 +352,14 @@ describe.each(variants)("wasm kernels (relaxedSimd=$relaxedSimd)", ({ relaxedSim
       [4, 37, 261], // few-rows path, one group of four rows; k has a slice tail and a scalar tail
       [5, 3, 0], // k = 0: C = beta * C
     ];
-    const cases: GemmCase[] = [];
+    const cases: Array<GemmCase & { rowInvariant?: boolean }> = [];
     for (const [m, n, k] of shapes) {
       for (const transA of [false, true]) {
-        for (const transB of [false, true]) {
+        for (const [transB, rowInvariant] of [
+          [false, false],
+          [true, false],
+          [true, true],
+        ] as const) {
           for (const [alpha, beta, pad, batch] of [
             [1, 0, 0, 1],
             [0.7, 1, 3, 1],
@@ -365,6 +369,7 @@ describe.each(variants)("wasm kernels (relaxedSimd=$relaxedSimd)", ({ relaxedSim
             const ldb = (transB ? k : n) + pad;
             const ldc = n + pad;
             cases.push({
+              ...(rowInvariant ? { rowInvariant } : {}),
               transA,
               transB,
               m,
@@ -386,7 +391,7 @@ describe.each(variants)("wasm kernels (relaxedSimd=$relaxedSimd)", ({ relaxedSim
     }
 
     it.each(cases)(
-      "matches float64: m=$m n=$n k=$k tA=$transA tB=$transB alpha=$alpha beta=$beta batch=$batch lda=$lda",
+      "matches float64: m=$m n=$n k=$k tA=$transA tB=$transB alpha=$alpha beta=$beta batch=$batch lda=$lda rowInvariant=$rowInvariant",
       (p) => {
         for (const K of [K1, K2]) {
           const a = filled(K, p.batch * p.strideA, 11 + p.m);
@@ -403,6 +408,52 @@ describe.each(variants)("wasm kernels (relaxedSimd=$relaxedSimd)", ({ relaxedSim
         }
       },
     );
+
+    // Sampling decodes with rowInvariant so that a sequence's tokens never depend on what else is
+    // batched with it: each row of C must come out bit-identical whatever the other rows are.
+    it.each([
+      { m: 37, n: 70, k: 300 }, // k slices with a scalar tail; n not a multiple of 4
+      { m: 100, n: 9, k: 4096 }, // rows processed in several scratch-sized chunks
+      { m: 66, n: 513, k: 64 }, // row split across threads
+    ])("rowInvariant rows do not depend on the other rows (m=$m n=$n k=$k)", ({ m, n, k }) => {
+      for (const K of [K1, K2]) {
+        const a = filled(K, m * k, 41);
+        const b = filled(K, n * k, 42);
+        const all = K.alloc(m * n);
+        K.gemm({ transA: false, transB: true, m, n, k, a, b, c: all, rowInvariant: true });
+        // Each row alone, and rows 3.. as a group in a different position (offset by 3 rows).
+        const alone = K.alloc(n);
+        const tail = K.alloc((m - 3) * n);
+        K.gemm({
+          transA: false,
+          transB: true,
+          m: m - 3,
+          n,
+          k,
+          a: a.subarray(3 * k),
+          b,
+          c: tail,
+          rowInvariant: true,
+        });
+        expectBitEqual([tail], [all.subarray(3 * n)], `rows 3.. of ${m}, threads=${K.threads}`);
+        for (const r of [0, 1, 5, m - 1]) {
+          const x = a.subarray(r * k, (r + 1) * k);
+          K.gemm({
+            transA: false,
+            transB: true,
+            m: 1,
+            n,
+            k,
+            a: x,
+            b,
+            c: alone,
+            rowInvariant: true,
+          });
+          expectBitEqual([alone], [all.subarray(r * n, (r + 1) * n)], `row ${r} alone`);
+        }
+        for (const buf of [a, b, all, alone, tail]) K.free(buf);
+      }
+    });
 
     it.each([
       { m: 130, n: 200, k: 100, batch: 1, split: "rows" },

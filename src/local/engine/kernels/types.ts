@@ -149,6 +149,12 @@ export interface GemmParams {
   alpha?: number;
   /** Default 0 (C is overwritten); 1 accumulates. */
   beta?: number;
+  /**
+   * With transB: compute every row of C with the same arithmetic whatever the number of rows and
+   * the row's place among them (batch invariance), so a row's result never depends on what else is
+   * in the product. Sampling decodes with it. Default false (the fastest path for the shape).
+   */
+  rowInvariant?: boolean;
   /** Number of independent products, default 1, with element strides between them. */
   batch?: number;
   strideA?: number;

@@ -248,6 +248,7 @@ export class WasmKernels implements Kernels {
         sA,
         sB,
         sC,
+        p.rowInvariant && transB ? 1 : 0,
       ],
       macs >= GEMM_PARALLEL_MACS,
     );
