@@ -4,7 +4,7 @@ import { createKernels } from "../../src/local/engine/kernels/index.js";
 import { createJsKernels } from "../../src/local/engine/kernels/js.js";
 import type { Kernels } from "../../src/local/engine/kernels/types.js";
 import type { ModelConfig } from "../../src/local/engine/model/config.js";
-import { sample } from "../../src/local/engine/sampling/sampler.js";
+import { type SampleRequest, sample, sampleBatch } from "../../src/local/engine/sampling/sampler.js";
 import { forwardBackward } from "../../src/local/engine/train/forward-backward.js";
 import { ceData, engineData, makeAdapter, makeModel, TINY_LLAMA, TINY_QWEN3 } from "./fixtures.js";
 
@@ -84,5 +84,39 @@ describe.each([
       for (let i = 0; i < s.tokens.length; i++)
         expect(Math.abs(s.logprobs![i]! - lp[prompt.length - 1 + i]!)).toBeLessThan(1e-4);
     }
+  });
+
+  // Decoding runs every row independently of the others, so what a sample generates must not
+  // depend on how many samples or which other requests are decoded with it: bit for bit.
+  it("a sample's tokens and logprobs do not depend on the batch it is decoded in", () => {
+    const m = makeModel(config, 4, 0.15, wasm);
+    const ad = makeAdapter(m);
+    const V = config.vocabSize;
+    const mk = (prompt: number[], numSamples: number, seed: number, extra = {}): SampleRequest => ({
+      prompt: Int32Array.from(prompt, (t) => t % V),
+      numSamples,
+      params: { maxTokens: 14, seed, temperature: 1.1, topK: 40, ...extra },
+      promptLogprobs: false,
+      topkPromptLogprobs: 0,
+      maxContextLength: 64,
+    });
+    const a = mk([3, 14, 15, 9, 2, 6], 1, 7);
+    const b = mk([1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11], 3, 8, { topP: 0.9 });
+    const c = mk([42], 2, 9, { maxTokens: 5, stop: [17] });
+    const bad = mk([5, 5], 1, 1, { maxTokens: 1000 }); // prompt + max_tokens past the context
+    const alone = [a, b, c].map((r) => sample(m, ad, r));
+    // Request a's sample 0 within five samples of the same prompt and seed.
+    const five = sample(m, ad, { ...a, numSamples: 5 });
+    expect(five.sequences[0]).toEqual(alone[0]!.sequences[0]);
+    // All requests decoded together, with an invalid one among them.
+    const together = sampleBatch(m, ad, [b, bad, a, c]);
+    expect(together[1]).toBeInstanceOf(Error);
+    expect((together[1] as Error).message).toMatch(/context length/);
+    expect(together[2]).toEqual(alone[0]);
+    expect(together[0]).toEqual(alone[1]);
+    expect(together[3]).toEqual(alone[2]);
+    // Enough decode steps ran with several rows for the comparison to mean something.
+    const lengths = alone.flatMap((r) => r.sequences.map((q) => q.tokens.length));
+    expect(lengths.filter((n) => n >= 5).length).toBeGreaterThanOrEqual(3);
   });
 });

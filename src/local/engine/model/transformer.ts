@@ -155,6 +155,8 @@ export class Transformer {
   private readonly invFreq: Float64Array | null;
   /** Reused activation buffers (see `BufferPool`). */
   readonly pool: BufferPool;
+  /** Set inside `rowInvariant(...)`: projections compute each row independently of the others. */
+  private invariantRows = false;
 
   constructor(kernels: Kernels, config: ModelConfig, weights: BaseWeights) {
     if (config.numHeads % config.numKvHeads !== 0) {
@@ -167,6 +169,21 @@ export class Transformer {
     this.weights = weights;
     this.invFreq = config.ropeScaling ? ropeInvFreq(config) : null;
     this.pool = new BufferPool(kernels);
+  }
+
+  /**
+   * Runs `fn` with every projection in row-invariant mode (`GemmParams.rowInvariant`): each row's
+   * outputs are then bit-identical whatever other rows share the pass, so a sampled sequence does
+   * not depend on what it is decoded together with. Sampling's decode steps run this way.
+   */
+  rowInvariant<T>(fn: () => T): T {
+    const before = this.invariantRows;
+    this.invariantRows = true;
+    try {
+      return fn();
+    } finally {
+      this.invariantRows = before;
+    }
   }
 
   /** Scratch space for one pass, backed by the model's buffer pool. */
@@ -297,7 +314,7 @@ export class Transformer {
     if (keep) a.xIn = x;
     K.rmsNormForward(x, w.inputNorm, a.h1, a.rstd1, rows, d, c.rmsNormEps);
     const sc = adapter?.scale ?? 0;
-    const qkv = loraIn(K, a.h1, rows, groups?.qkv, a.loraH.qkv);
+    const qkv = this.loraIn(a.h1, rows, groups?.qkv, a.loraH.qkv);
     if (c.qkNorm) {
       this.linear(a.h1, rows, w.q, d, this.qDim, a.qRaw!, qkv?.[0], sc);
       this.linear(a.h1, rows, w.k, d, this.kvDim, a.kRaw!, qkv?.[1], sc);
@@ -359,7 +376,7 @@ export class Transformer {
     if (keep) a.xMid.set(x);
     else if (a.xMid !== x) a.xMid = x;
     // xMid += attn @ Wo^T (+ LoRA)
-    const o = loraIn(K, a.attn, rows, groups?.o, a.loraH.o);
+    const o = this.loraIn(a.attn, rows, groups?.o, a.loraH.o);
     this.linear(a.attn, rows, w.o, qd, d, a.xMid, o?.[0], sc, true);
   }
 
@@ -379,11 +396,11 @@ export class Transformer {
     const d = c.hiddenSize;
     const ff = c.intermediateSize;
     K.rmsNormForward(x, w.postNorm, a.h2, a.rstd2, rows, d, c.rmsNormEps);
-    const gateUp = loraIn(K, a.h2, rows, groups?.gate_up, a.loraH.gate_up);
+    const gateUp = this.loraIn(a.h2, rows, groups?.gate_up, a.loraH.gate_up);
     this.linear(a.h2, rows, w.gate, d, ff, a.gate, gateUp?.[0], sc);
     this.linear(a.h2, rows, w.up, d, ff, a.up, gateUp?.[1], sc);
     K.swigluForward(a.gate, a.up, a.act, rows * ff);
-    const down = loraIn(K, a.act, rows, groups?.down, a.loraH.down);
+    const down = this.loraIn(a.act, rows, groups?.down, a.loraH.down);
     this.linear(a.act, rows, w.down, ff, d, x, down?.[0], sc, true);
   }
 
@@ -403,6 +420,7 @@ export class Transformer {
     accumulate = false,
   ): void {
     const K = this.kernels;
+    const rowInvariant = this.invariantRows;
     K.gemm({
       transA: false,
       transB: true,
@@ -413,6 +431,7 @@ export class Transformer {
       b: W,
       c: y,
       beta: accumulate ? 1 : 0,
+      rowInvariant,
     });
     if (slot) {
       K.gemm({
@@ -427,8 +446,31 @@ export class Transformer {
         c: y,
         alpha: scale,
         beta: 1,
+        rowInvariant,
       });
     }
+  }
+
+  /** h = x A^T for a whole LoRA group (one product), and each member's slot of it. */
+  private loraIn(
+    x: Float32Array,
+    rows: number,
+    group: LoraGroup | undefined,
+    h: Float32Array | undefined,
+  ): LoraSlot[] | undefined {
+    if (!group || !h) return undefined;
+    this.kernels.gemm({
+      transA: false,
+      transB: true,
+      m: rows,
+      n: group.rank,
+      k: group.inDim,
+      a: x,
+      b: group.a,
+      c: h,
+      rowInvariant: this.invariantRows,
+    });
+    return slotsOf(group, h);
   }
 
   /**
@@ -559,7 +601,7 @@ export class Transformer {
     h: Float32Array | undefined,
   ): void {
     const c = this.config;
-    const slots = loraIn(this.kernels, xf, rows, adapter?.lmHeadGroup ?? undefined, h);
+    const slots = this.loraIn(xf, rows, adapter?.lmHeadGroup ?? undefined, h);
     const W = this.weights.lmHead;
     this.linear(xf, rows, W, c.hiddenSize, c.vocabSize, out, slots?.[0], adapter?.scale ?? 0);
   }
@@ -713,27 +755,6 @@ function slotsOf(group: LoraGroup, h: Float32Array): LoraSlot[] {
 }
 
 /** h = x A^T for a whole LoRA group (one product), and each member's slot of it. */
-function loraIn(
-  K: Kernels,
-  x: Float32Array,
-  rows: number,
-  group: LoraGroup | undefined,
-  h: Float32Array | undefined,
-): LoraSlot[] | undefined {
-  if (!group || !h) return undefined;
-  K.gemm({
-    transA: false,
-    transB: true,
-    m: rows,
-    n: group.rank,
-    k: group.inDim,
-    a: x,
-    b: group.a,
-    c: h,
-  });
-  return slotsOf(group, h);
-}
-
 /**
  * Inverse RoPE frequencies with Llama-3.1 scaling: long wavelengths are divided by `factor`, short
  * ones kept, and the band between smoothly interpolated (as in HF's `rope_type: "llama3"`).

@@ -1,5 +1,5 @@
 import { TinkerValidationError } from "../../../client/errors.js";
-import type { SampledSequence, SampleResponse, StopReason } from "../../../client/types/outputs.js";
+import type { SampleResponse, StopReason } from "../../../client/types/outputs.js";
 import type { SamplingParams } from "../../../client/types/params.js";
 import type { LoraAdapter } from "../model/lora.js";
 import { randomSeed, SeededRng } from "../model/prng.js";
@@ -35,6 +35,8 @@ interface ResolvedRequest {
   seed: number;
   stopIds: Set<number>;
   stopStrings: string[];
+  /** Length of the longest stop string (0: none). */
+  maxStop: number;
 }
 
 /**
@@ -49,6 +51,8 @@ interface ResolvedRequest {
  *   the generated tokens contains a stop string; the token that completed the stop is included and
  *   `stopReason` is "stop". Otherwise it stops after `maxTokens` with "length".
  * - The same `seed` gives the same tokens; sample i uses its own PRNG stream derived from the seed.
+ *   Decode steps compute every row independently of the others (`Transformer.rowInvariant`), so a
+ *   sample's tokens do not depend on `numSamples` or on other requests decoded with it.
  * - `promptLogprobs[0]` and `topkPromptLogprobs[0]` are null (nothing predicts the first token).
  */
 export function sample(
@@ -56,157 +60,222 @@ export function sample(
   adapter: LoraAdapter | null,
   req: SampleRequest,
 ): SampleResponse {
-  const c = model.config;
-  const V = c.vocabSize;
-  const r = resolve(req, V, c.eosTokenIds);
-  const T = req.prompt.length;
+  const [res] = sampleBatch(model, adapter, [req]);
+  if (res instanceof Error) throw res;
+  return res!;
+}
+
+/**
+ * `sample` for several requests on the same model and adapter at once: each prompt is prefilled on
+ * its own, then every sample of every request decodes in the same steps (one pass over the weights
+ * per step for all of them). Results are what `sample` gives for each request alone, bit for bit; a
+ * request that fails validation gets its error in its slot and does not affect the others.
+ */
+export function sampleBatch(
+  model: Transformer,
+  adapter: LoraAdapter | null,
+  reqs: readonly SampleRequest[],
+): Array<SampleResponse | Error> {
   const s = model.scratch();
   try {
-    const capacity = T + r.maxTokens;
-    const prefix = model.allocCache(capacity, s);
-    const pre = model.forward(
-      req.prompt,
-      [{ start: 0, len: T, cache: prefix, cacheOffset: 0 }],
-      adapter,
-      false,
-    );
-    const rank = adapter?.lora.rank ?? 0;
-    const blockRows = headBlockRows(V, Math.max(T, req.numSamples));
-    const logits = s.alloc(blockRows * V);
-    const hLm = adapter?.lmHead ? s.alloc(blockRows * rank) : undefined;
-    const d = c.hiddenSize;
-    const out: SampleResponse = { sequences: [], promptCacheHitTokens: 0 };
-    try {
-      const wantPrompt = req.promptLogprobs || req.topkPromptLogprobs > 0;
-      const promptLp: Array<number | null> = [null];
-      const promptTopk: Array<Array<[number, number]> | null> = [null];
-      // Rows 0..T-2 predict prompt tokens 1..T-1; row T-1 predicts the first sampled token.
-      const firstRows = wantPrompt ? 0 : T - 1;
-      let lastRow: Float32Array | null = null;
-      for (let r0 = firstRows; r0 < T; r0 += blockRows) {
-        const nb = Math.min(blockRows, T - r0);
-        model.logits(
-          pre.xf.subarray(r0 * d, (r0 + nb) * d),
-          nb,
-          adapter,
-          logits.subarray(0, nb * V),
-          hLm,
-        );
-        for (let j = 0; j < nb; j++) {
-          const row = logits.subarray(j * V, (j + 1) * V);
-          const pos = r0 + j;
-          if (pos === T - 1) {
-            lastRow = row.slice();
-            continue;
-          }
-          const lse = rowLogSumExp(row);
-          if (req.promptLogprobs) promptLp.push(row[req.prompt[pos + 1]!]! - lse);
-          if (req.topkPromptLogprobs > 0) {
-            const top = Array.from(topKIndices(row, req.topkPromptLogprobs))
-              .map((t): [number, number] => [t, row[t]! - lse])
-              .sort((a, b) => b[1] - a[1] || a[0] - b[0]);
-            promptTopk.push(top);
-          }
-        }
+    const results: Array<SampleResponse | Error> = [];
+    const prefilled: Prefilled[] = [];
+    for (const req of reqs) {
+      try {
+        const p = prefill(model, adapter, req, s);
+        prefilled.push(p);
+        results.push(p.out);
+      } catch (err) {
+        results.push(err instanceof Error ? err : new Error(String(err)));
       }
-      if (req.promptLogprobs) out.promptLogprobs = promptLp;
-      if (req.topkPromptLogprobs > 0) out.topkPromptLogprobs = promptTopk;
-      out.sequences = decodeAll(model, adapter, req, r, prefix, lastRow!, s);
-    } finally {
-      pre.scratch.release();
     }
-    return out;
+    decodeAll(model, adapter, prefilled, s);
+    return results;
   } finally {
     s.release();
   }
 }
 
-function decodeAll(
+/** A request after its prefill: the prompt's cache, its last row's logits, and its response so far. */
+interface Prefilled {
+  req: SampleRequest;
+  r: ResolvedRequest;
+  prefix: KvCache;
+  lastRow: Float32Array;
+  out: SampleResponse;
+}
+
+function prefill(
   model: Transformer,
   adapter: LoraAdapter | null,
   req: SampleRequest,
-  r: ResolvedRequest,
-  prefix: KvCache,
-  firstRow: Float32Array,
   s: Scratch,
-): SampledSequence[] {
+): Prefilled {
+  const c = model.config;
+  const V = c.vocabSize;
+  const r = resolve(req, V, c.eosTokenIds);
+  const T = req.prompt.length;
+  const prefix = model.allocCache(T + r.maxTokens, s);
+  const pre = model.forward(
+    req.prompt,
+    [{ start: 0, len: T, cache: prefix, cacheOffset: 0 }],
+    adapter,
+    false,
+  );
+  const blocks = model.scratch();
+  try {
+    const rank = adapter?.lora.rank ?? 0;
+    const blockRows = headBlockRows(V, T);
+    const logits = blocks.alloc(blockRows * V);
+    const hLm = adapter?.lmHead ? blocks.alloc(blockRows * rank) : undefined;
+    const d = c.hiddenSize;
+    const out: SampleResponse = { sequences: [], promptCacheHitTokens: 0 };
+    const wantPrompt = req.promptLogprobs || req.topkPromptLogprobs > 0;
+    const promptLp: Array<number | null> = [null];
+    const promptTopk: Array<Array<[number, number]> | null> = [null];
+    // Rows 0..T-2 predict prompt tokens 1..T-1; row T-1 predicts the first sampled token.
+    const firstRows = wantPrompt ? 0 : T - 1;
+    let lastRow: Float32Array | null = null;
+    for (let r0 = firstRows; r0 < T; r0 += blockRows) {
+      const nb = Math.min(blockRows, T - r0);
+      model.logits(
+        pre.xf.subarray(r0 * d, (r0 + nb) * d),
+        nb,
+        adapter,
+        logits.subarray(0, nb * V),
+        hLm,
+      );
+      for (let j = 0; j < nb; j++) {
+        const row = logits.subarray(j * V, (j + 1) * V);
+        const pos = r0 + j;
+        if (pos === T - 1) {
+          lastRow = row.slice();
+          continue;
+        }
+        const lse = rowLogSumExp(row);
+        if (req.promptLogprobs) promptLp.push(row[req.prompt[pos + 1]!]! - lse);
+        if (req.topkPromptLogprobs > 0) {
+          const top = Array.from(topKIndices(row, req.topkPromptLogprobs))
+            .map((t): [number, number] => [t, row[t]! - lse])
+            .sort((a, b) => b[1] - a[1] || a[0] - b[0]);
+          promptTopk.push(top);
+        }
+      }
+    }
+    if (req.promptLogprobs) out.promptLogprobs = promptLp;
+    if (req.topkPromptLogprobs > 0) out.topkPromptLogprobs = promptTopk;
+    return { req, r, prefix, lastRow: lastRow!, out };
+  } finally {
+    blocks.release();
+    pre.scratch.release();
+  }
+}
+
+/** One sample being generated: its request, KV cache, PRNG stream and tokens so far. */
+interface Stream {
+  p: Prefilled;
+  cache: KvCache;
+  rng: SeededRng;
+  tokens: number[];
+  logprobs: number[];
+  stop: StopReason | null;
+}
+
+function decodeAll(
+  model: Transformer,
+  adapter: LoraAdapter | null,
+  reqs: readonly Prefilled[],
+  s: Scratch,
+): void {
   const c = model.config;
   const V = c.vocabSize;
   const d = c.hiddenSize;
-  const T = req.prompt.length;
-  const n = req.numSamples;
-  const seqs = Array.from({ length: n }, () => ({
-    tokens: [] as number[],
-    logprobs: [] as number[],
-    stop: null as StopReason | null,
-  }));
-  const rngs = Array.from({ length: n }, (_, i) => new SeededRng(r.seed, i));
-  if (r.maxTokens === 0)
-    return seqs.map((q) => ({ stopReason: "length", tokens: q.tokens, logprobs: q.logprobs }));
-  const caches: KvCache[] = [];
-  const prefLen = T * model.kvDim;
-  for (let i = 0; i < n; i++) {
-    const cache = i === n - 1 ? prefix : model.allocCache(prefix.capacity, s);
-    if (cache !== prefix) {
-      for (let l = 0; l < c.numLayers; l++) {
-        cache.k[l]!.set(prefix.k[l]!.subarray(0, prefLen));
-        cache.v[l]!.set(prefix.v[l]!.subarray(0, prefLen));
-      }
-    }
-    caches.push(cache);
-  }
-  const maxStop = r.stopStrings.reduce((m, x) => Math.max(m, x.length), 0);
   const chooser = new TokenChooser();
-  const accept = (i: number, row: Float32Array): void => {
-    const q = seqs[i]!;
-    const { token: tok, logprob } = chooser.choose(row, r.choice, rngs[i]!);
+  const accept = (q: Stream, row: Float32Array): void => {
+    const { r, req } = q.p;
+    const { token: tok, logprob } = chooser.choose(row, r.choice, q.rng);
     q.tokens.push(tok);
     q.logprobs.push(logprob);
     if (r.stopIds.has(tok)) q.stop = "stop";
-    else if (maxStop > 0 && req.decode) {
-      const window = q.tokens.slice(-Math.min(q.tokens.length, 4 * maxStop + 8));
+    else if (r.maxStop > 0 && req.decode) {
+      const window = q.tokens.slice(-Math.min(q.tokens.length, 4 * r.maxStop + 8));
       const text = req.decode(window);
       if (r.stopStrings.some((x) => text.includes(x))) q.stop = "stop";
     }
     if (!q.stop && q.tokens.length >= r.maxTokens) q.stop = "length";
   };
-  for (let i = 0; i < n; i++) accept(i, firstRow);
+  const streams: Stream[] = [];
+  const byRequest: Stream[][] = [];
+  for (const p of reqs) {
+    const n = p.req.numSamples;
+    const T = p.req.prompt.length;
+    const own: Stream[] = [];
+    for (let i = 0; i < n; i++) {
+      const q: Stream = {
+        p,
+        cache: p.prefix,
+        rng: new SeededRng(p.r.seed, i),
+        tokens: [],
+        logprobs: [],
+        stop: p.r.maxTokens === 0 ? "length" : null,
+      };
+      if (q.stop === null) {
+        if (i < n - 1) {
+          // Every sample but the last gets a copy of the prompt's cache; the last takes it over.
+          q.cache = model.allocCache(p.prefix.capacity, s);
+          const prefLen = T * model.kvDim;
+          for (let l = 0; l < c.numLayers; l++) {
+            q.cache.k[l]!.set(p.prefix.k[l]!.subarray(0, prefLen));
+            q.cache.v[l]!.set(p.prefix.v[l]!.subarray(0, prefLen));
+          }
+        }
+        accept(q, p.lastRow);
+      }
+      own.push(q);
+      streams.push(q);
+    }
+    byRequest.push(own);
+  }
 
-  const blockRows = headBlockRows(V, n);
+  const blockRows = headBlockRows(V, streams.length);
   const logits = s.alloc(blockRows * V);
   const hLm = adapter?.lmHead ? s.alloc(blockRows * adapter.lora.rank) : undefined;
-  for (;;) {
-    const live = seqs.flatMap((q, i) => (q.stop ? [] : [i]));
-    if (live.length === 0) break;
-    const tokens = Int32Array.from(live, (i) => seqs[i]!.tokens.at(-1)!);
-    const spans: SeqSpan[] = live.map((i, j) => ({
-      start: j,
-      len: 1,
-      cache: caches[i]!,
-      cacheOffset: T + seqs[i]!.tokens.length - 1,
-    }));
-    const st = model.forward(tokens, spans, adapter, false);
-    try {
-      for (let r0 = 0; r0 < live.length; r0 += blockRows) {
-        const nb = Math.min(blockRows, live.length - r0);
-        model.logits(
-          st.xf.subarray(r0 * d, (r0 + nb) * d),
-          nb,
-          adapter,
-          logits.subarray(0, nb * V),
-          hLm,
-        );
-        for (let j = 0; j < nb; j++) accept(live[r0 + j]!, logits.subarray(j * V, (j + 1) * V));
+  model.rowInvariant(() => {
+    for (;;) {
+      const live = streams.filter((q) => !q.stop);
+      if (live.length === 0) break;
+      const tokens = Int32Array.from(live, (q) => q.tokens.at(-1)!);
+      const spans: SeqSpan[] = live.map((q, j) => ({
+        start: j,
+        len: 1,
+        cache: q.cache,
+        cacheOffset: q.p.req.prompt.length + q.tokens.length - 1,
+      }));
+      const st = model.forward(tokens, spans, adapter, false);
+      try {
+        for (let r0 = 0; r0 < live.length; r0 += blockRows) {
+          const nb = Math.min(blockRows, live.length - r0);
+          model.logits(
+            st.xf.subarray(r0 * d, (r0 + nb) * d),
+            nb,
+            adapter,
+            logits.subarray(0, nb * V),
+            hLm,
+          );
+          for (let j = 0; j < nb; j++) accept(live[r0 + j]!, logits.subarray(j * V, (j + 1) * V));
+        }
+      } finally {
+        st.scratch.release();
       }
-    } finally {
-      st.scratch.release();
     }
-  }
-  return seqs.map((q) => ({
-    stopReason: q.stop ?? "length",
-    tokens: q.tokens,
-    logprobs: q.logprobs,
-  }));
+  });
+  reqs.forEach((p, i) => {
+    p.out.sequences = byRequest[i]!.map((q) => ({
+      stopReason: q.stop ?? "length",
+      tokens: q.tokens,
+      logprobs: q.logprobs,
+    }));
+  });
 }
 
 function resolve(req: SampleRequest, vocab: number, eos: readonly number[]): ResolvedRequest {
@@ -281,5 +350,6 @@ function resolve(req: SampleRequest, vocab: number, eos: readonly number[]): Res
   }
   const seed = p.seed ?? randomSeed();
   if (!Number.isFinite(seed)) bad("seed", `seed must be an integer, got ${seed}`);
-  return { choice: { temperature, topK, topP }, maxTokens, seed, stopIds, stopStrings };
+  const maxStop = stopStrings.reduce((m, x) => Math.max(m, x.length), 0);
+  return { choice: { temperature, topK, topP }, maxTokens, seed, stopIds, stopStrings, maxStop };
 }
