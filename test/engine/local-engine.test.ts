@@ -163,6 +163,36 @@ describe("createLocalEngine (worker thread, js kernels)", () => {
     for (const [k, t] of a.weights) expect(b.weights.get(k)!.data).toEqual(t.data);
   });
 
+  it("concurrent sample requests on the worker give what each gives alone, training in between", async () => {
+    await engine.createAdapter("cc", "tiny", LORA);
+    const req = (i: number) => ({
+      baseModel: "tiny",
+      adapterId: "cc",
+      prompt: Int32Array.from({ length: 3 + i }, (_, j) => (i + j * 5) % CFG.vocabSize),
+      numSamples: 1 + (i % 2),
+      params: { maxTokens: 8, seed: i, temperature: 1 },
+      promptLogprobs: false,
+      topkPromptLogprobs: 0,
+    });
+    const ids = [0, 1, 2, 3, 4, 5];
+    const alone = [];
+    for (const i of ids) alone.push(await engine.sample(req(i)));
+    const data = batch(2, 10, CFG.vocabSize);
+    // Submitted together: six samples, a training step, six samples again.
+    const before = Promise.all(ids.map((i) => engine.sample(req(i))));
+    const fb = engine.forwardBackward("cc", data, "cross_entropy", undefined, false);
+    const step = engine.optimStep("cc", { ...ADAM_DEFAULTS, learningRate: 5e-2 });
+    const after = Promise.all(ids.map((i) => engine.sample(req(i))));
+    expect(await before).toEqual(alone);
+    await fb;
+    await step;
+    const trained = await after;
+    expect(trained).not.toEqual(alone);
+    const trainedAlone = [];
+    for (const i of ids) trainedAlone.push(await engine.sample(req(i)));
+    expect(trained).toEqual(trainedAlone);
+  });
+
   it("keeps the main thread responsive during a long forwardBackward", async () => {
     await engine.createAdapter("big", "bigger", LORA);
     const data = batch(2, 160, BIG.vocabSize);

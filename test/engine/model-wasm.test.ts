@@ -4,7 +4,11 @@ import { createKernels } from "../../src/local/engine/kernels/index.js";
 import { createJsKernels } from "../../src/local/engine/kernels/js.js";
 import type { Kernels } from "../../src/local/engine/kernels/types.js";
 import type { ModelConfig } from "../../src/local/engine/model/config.js";
-import { type SampleRequest, sample, sampleBatch } from "../../src/local/engine/sampling/sampler.js";
+import {
+  type SampleRequest,
+  sample,
+  sampleBatch,
+} from "../../src/local/engine/sampling/sampler.js";
 import { forwardBackward } from "../../src/local/engine/train/forward-backward.js";
 import { ceData, engineData, makeAdapter, makeModel, TINY_LLAMA, TINY_QWEN3 } from "./fixtures.js";
 

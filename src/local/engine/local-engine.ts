@@ -22,6 +22,7 @@ import {
   type WorkerRequest,
   type WorkerResponse,
 } from "./core/protocol.js";
+import { EngineRequestQueue } from "./core/request-queue.js";
 import { isPreset, listPresets } from "./io/presets.js";
 import { createKernels, type KernelsChoice } from "./kernels/index.js";
 import type { NamedTensor } from "./model/weights.js";
@@ -231,13 +232,9 @@ async function inProcessEngine(
     },
   });
   const core = new EngineCore(k, opts);
-  // One request at a time, in order, as on the worker.
-  let queue: Promise<unknown> = Promise.resolve();
-  const run = <T>(f: () => T | Promise<T>): Promise<T> => {
-    const p = queue.then(f);
-    queue = p.catch(() => {});
-    return p;
-  };
+  // One request at a time, in order, sample requests side by side batched: as on the worker.
+  const queue = new EngineRequestQueue(core);
+  const run = <T>(f: () => T | Promise<T>): Promise<T> => queue.run(f);
   return {
     kernelsInfo: () =>
       run(() => ({
@@ -264,7 +261,7 @@ async function inProcessEngine(
     saveAdapter: (id, dir, o) => run(() => core.saveAdapter(id, dir, o)),
     loadAdapter: (id, dir, o) => run(() => core.loadAdapter(id, dir, o)),
     exportAdapterState: (id) => run(() => core.exportAdapterState(id)),
-    sample: (req) => run(() => core.sample(req)),
+    sample: (req) => queue.sample(req),
     close: () => run(() => core.close()),
   };
 }

@@ -6,6 +6,7 @@ import {
   type WorkerRequest,
   type WorkerResponse,
 } from "./core/protocol.js";
+import { EngineRequestQueue } from "./core/request-queue.js";
 import { createKernels, type KernelsChoice } from "./kernels/index.js";
 import type { EngineDatum } from "./train/datum.js";
 
@@ -17,8 +18,9 @@ export interface EngineWorkerData {
 }
 
 /*
- * The engine worker: owns the kernels, base models and adapters, and runs requests strictly in
- * arrival order (a forward_backward submitted before an optim_step is applied before it).
+ * The engine worker: owns the kernels, base models and adapters, and runs requests in arrival order
+ * (a forward_backward submitted before an optim_step is applied before it), sample requests that
+ * wait side by side as one batch (see EngineRequestQueue).
  */
 async function main(): Promise<void> {
   const port = parentPort;
@@ -33,7 +35,7 @@ async function main(): Promise<void> {
     },
   });
   const core = new EngineCore(kernels, data.core);
-  let queue: Promise<void> = Promise.resolve();
+  const queue = new EngineRequestQueue(core);
 
   const handle = async (
     req: WorkerRequest,
@@ -84,7 +86,7 @@ async function main(): Promise<void> {
       case "exportAdapterState":
         return { result: core.exportAdapterState(a[0] as string), transfer: [] };
       case "sample":
-        return { result: await core.sample(a[0] as never), transfer: [] };
+        return { result: await queue.sample(a[0] as never), transfer: [] };
       case "close":
         await core.close();
         return { result: undefined, transfer: [] };
@@ -94,19 +96,13 @@ async function main(): Promise<void> {
   };
 
   port.on("message", (req: WorkerRequest) => {
-    queue = queue.then(async () => {
-      let msg: WorkerResponse;
-      let transfer: ArrayBuffer[] = [];
-      try {
-        const r = await handle(req);
-        msg = { id: req.id, ok: true, result: r.result };
-        transfer = r.transfer;
-      } catch (err) {
-        msg = { id: req.id, ok: false, error: toWireError(err) };
-      }
-      port.postMessage(msg, transfer);
-      if (req.method === "close") port.close();
-    });
+    // Sample requests go into the queue themselves (to be batched); everything else is one job.
+    const result = req.method === "sample" ? handle(req) : queue.run(() => handle(req));
+    result.then(
+      (r) => port.postMessage({ id: req.id, ok: true, result: r.result }, r.transfer),
+      (err: unknown) => port.postMessage({ id: req.id, ok: false, error: toWireError(err) }),
+    );
+    if (req.method === "close") result.finally(() => port.close()).catch(() => {});
   });
   port.postMessage({ id: 0, ok: true, result: "ready" } satisfies WorkerResponse);
 }

@@ -4,7 +4,7 @@ import type {
   OptimStepResponse,
   SampleResponse,
 } from "../../../client/types/outputs.js";
-import type { AdamParams, LossFnConfig } from "../../../client/types/params.js";
+import type { AdamParams, LossFnConfig, SamplingParams } from "../../../client/types/params.js";
 import type {
   AdapterInfo,
   BaseModelInfo,
@@ -19,7 +19,7 @@ import type { ModelConfig } from "../model/config.js";
 import { LoraAdapter } from "../model/lora.js";
 import { Transformer } from "../model/transformer.js";
 import { initRandomWeights, loadBaseWeights, type NamedTensor } from "../model/weights.js";
-import { type Decode, sample } from "../sampling/sampler.js";
+import { type Decode, sampleBatch } from "../sampling/sampler.js";
 import { adamWStep } from "../train/adamw.js";
 import type { EngineDatum } from "../train/datum.js";
 import { forwardBackward } from "../train/forward-backward.js";
@@ -294,6 +294,65 @@ export class EngineCore {
   }
 
   async sample(req: EngineSampleRequest): Promise<SampleResponse> {
+    const [res] = await this.sampleMany([req]);
+    if (res instanceof Error) throw res;
+    return res!;
+  }
+
+  /**
+   * Several sample requests at once. Requests on the same base model and adapter decode together
+   * (`sampleBatch`), which gives each exactly what it would get alone; each slot of the result is
+   * that request's response or its error.
+   */
+  async sampleMany(reqs: readonly EngineSampleRequest[]): Promise<Array<SampleResponse | Error>> {
+    const results: Array<SampleResponse | Error> = new Array(reqs.length);
+    const groups = new Map<string, number[]>();
+    reqs.forEach((r, i) => {
+      const key = `${r.baseModel}\u0000${r.adapterId ?? ""}`;
+      const g = groups.get(key);
+      if (g) g.push(i);
+      else groups.set(key, [i]);
+    });
+    for (const idx of groups.values()) {
+      const first = reqs[idx[0]!]!;
+      try {
+        const wantsText = idx.some((i) => hasStopStrings(reqs[i]!.params.stop));
+        const { model, adapter, maxContextLength, decode } = await this.samplingTarget(
+          first,
+          wantsText,
+        );
+        const batch = idx.map((i) => {
+          const req = reqs[i]!;
+          return {
+            prompt: req.prompt,
+            numSamples: req.numSamples,
+            params: req.params,
+            promptLogprobs: req.promptLogprobs,
+            topkPromptLogprobs: req.topkPromptLogprobs,
+            maxContextLength,
+            ...(decode ? { decode } : {}),
+          };
+        });
+        sampleBatch(model, adapter, batch).forEach((res, j) => {
+          results[idx[j]!] = res;
+        });
+      } catch (err) {
+        for (const i of idx) results[i] = err instanceof Error ? err : new Error(String(err));
+      }
+    }
+    return results;
+  }
+
+  /** The model, adapter and (when the base has a tokenizer) text decoder a request samples from. */
+  private async samplingTarget(
+    req: EngineSampleRequest,
+    wantsText: boolean,
+  ): Promise<{
+    model: Transformer;
+    adapter: LoraAdapter | null;
+    maxContextLength: number;
+    decode: Decode | undefined;
+  }> {
     let adapter: LoraAdapter | null = null;
     if (req.adapterId !== undefined) {
       const e = this.entry(req.adapterId);
@@ -306,23 +365,13 @@ export class EngineCore {
       adapter = e.adapter;
     }
     const b = await this.base(req.baseModel);
-    const stop = req.params.stop;
-    const wantsText =
-      typeof stop === "string" || (Array.isArray(stop) && stop.some((x) => typeof x === "string"));
+    // Stop strings need the tokenizer: loaded once per base model, the first time one is asked for.
     let decode: Decode | undefined;
     if (wantsText && b.info.tokenizerDir) {
       b.decode ??= loadDecoder(b.info.tokenizerDir);
       decode = await b.decode;
     }
-    return sample(b.model, adapter, {
-      prompt: req.prompt,
-      numSamples: req.numSamples,
-      params: req.params,
-      promptLogprobs: req.promptLogprobs,
-      topkPromptLogprobs: req.topkPromptLogprobs,
-      maxContextLength: b.info.maxContextLength,
-      ...(decode ? { decode } : {}),
-    });
+    return { model: b.model, adapter, maxContextLength: b.info.maxContextLength, decode };
   }
 
   /** Free every adapter and base model. */
@@ -338,6 +387,12 @@ export class EngineCore {
     this.bases.clear();
     this.kernels.dispose();
   }
+}
+
+function hasStopStrings(stop: SamplingParams["stop"]): boolean {
+  return (
+    typeof stop === "string" || (Array.isArray(stop) && stop.some((x) => typeof x === "string"))
+  );
 }
 
 function infoOf(
