@@ -116,4 +116,19 @@ describe("tinker-ts client against the local server (real engine)", () => {
     const left = await rest.listCheckpoints(info.modelId);
     expect(left.checkpoints.map((c) => c.checkpointId)).toEqual(["weights/e2e-state"]);
   });
+
+  it("concurrent sample requests return exactly what each returns alone", async () => {
+    const tc = await service.createLoraTrainingClient(MODEL, { rank: 4, seed: 5 });
+    await tc.forwardBackward(batch, "cross_entropy");
+    await tc.optimStep({ learningRate: 0.05 });
+    const sampler = await tc.saveWeightsAndGetSamplingClient();
+    const prompts = Array.from({ length: 8 }, (_, i) =>
+      ModelInput.fromInts(Array.from(Buffer.from(`prompt number ${i}: `))),
+    );
+    const params = { maxTokens: 16, temperature: 1, seed: 3 };
+    const alone = [];
+    for (const p of prompts) alone.push(await sampler.sample(p, 2, params));
+    const together = await Promise.all(prompts.map((p) => sampler.sample(p, 2, params)));
+    expect(together.map((r) => r.sequences)).toEqual(alone.map((r) => r.sequences));
+  });
 });
