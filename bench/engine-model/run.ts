@@ -34,31 +34,12 @@ import { sample } from "../../src/local/engine/sampling/sampler.js";
 import { adamWStep } from "../../src/local/engine/train/adamw.js";
 import type { EngineDatum } from "../../src/local/engine/train/datum.js";
 import { forwardBackward } from "../../src/local/engine/train/forward-backward.js";
+import { BENCH_LORA, benchShape } from "../engine-shape.js";
 import { writeBenchResults } from "../write-results.js";
 
 const here = dirname(fileURLToPath(import.meta.url));
 const quick = process.argv.includes("--quick");
 
-/** The shape measured in engine-notes.md: Qwen3-style d=256, 4 layers, 4/2 heads, ff 768. */
-function shape(vocab: number): ModelConfig {
-  return {
-    arch: "qwen3",
-    vocabSize: vocab,
-    hiddenSize: 256,
-    intermediateSize: 768,
-    numLayers: 4,
-    numHeads: 4,
-    numKvHeads: 2,
-    headDim: 64,
-    rmsNormEps: 1e-6,
-    ropeTheta: 10000,
-    maxPositionEmbeddings: 4096,
-    tieWordEmbeddings: false,
-    qkNorm: true,
-    eosTokenIds: [],
-  };
-}
-const LORA = { rank: 8, seed: 0, trainAttn: true, trainMlp: true, trainUnembed: true };
 
 function batch(nSeq: number, len: number, vocab: number): EngineDatum[] {
   return Array.from({ length: nSeq }, (_, i) => {
@@ -95,7 +76,7 @@ function runEngine(
   maxTokens: number,
 ): EngineResult {
   const model = new Transformer(K, cfg, loadBaseWeights(K, cfg, initRandomWeights(cfg, 0)));
-  const adapter = LoraAdapter.create(K, cfg, LORA);
+  const adapter = LoraAdapter.create(K, cfg, BENCH_LORA);
   const data = batch(nSeq, len, cfg.vocabSize);
   const times: number[] = [];
   let firstLoss = 0;
@@ -170,7 +151,7 @@ function runTorch(
   try {
     const K = createJsKernels();
     const tensors = initRandomWeights(cfg, 0);
-    const adapter = LoraAdapter.create(K, cfg, LORA);
+    const adapter = LoraAdapter.create(K, cfg, BENCH_LORA);
     const all: Array<[string, readonly number[], Float32Array]> = [];
     for (const [n, t] of tensors) all.push([n, t.shape, t.data]);
     for (const [n, t] of adapter.exportWeights()) all.push([n, t.shape, t.data]);
@@ -242,7 +223,7 @@ async function main(): Promise<void> {
   const rows: Array<Record<string, string | number>> = [];
   const results: unknown[] = [];
   for (const vocab of [1024, 32768]) {
-    const cfg = shape(vocab);
+    const cfg = benchShape(vocab);
     const steps = quick ? 2 : 4;
     const maxTokens = quick ? 16 : 64;
     // Rounds interleave the engine and PyTorch so both see the same machine load; each reports its
@@ -265,7 +246,7 @@ async function main(): Promise<void> {
     const entry: Record<string, unknown> = {
       vocab,
       batch: "4x256",
-      lora: LORA,
+      lora: BENCH_LORA,
       engine: e,
       engineRounds,
       jsKernels: j,

@@ -12,47 +12,22 @@ import type { EngineSampleRequest } from "../../src/local/engine/api.js";
 import { EngineCore } from "../../src/local/engine/core/engine-core.js";
 import { EngineRequestQueue } from "../../src/local/engine/core/request-queue.js";
 import { createKernels } from "../../src/local/engine/kernels/index.js";
-import type { ModelConfig } from "../../src/local/engine/model/config.js";
+import { BENCH_LORA, benchShape } from "../engine-shape.js";
 import { writeBenchResults } from "../write-results.js";
 
 const quick = process.argv.includes("--quick");
 const ROUNDS = quick ? 1 : 3;
 
-function shape(vocabSize: number): ModelConfig {
-  return {
-    arch: "qwen3",
-    vocabSize,
-    hiddenSize: 256,
-    intermediateSize: 768,
-    numLayers: 4,
-    numHeads: 4,
-    numKvHeads: 2,
-    headDim: 64,
-    rmsNormEps: 1e-6,
-    ropeTheta: 10000,
-    maxPositionEmbeddings: 4096,
-    tieWordEmbeddings: false,
-    qkNorm: true,
-    eosTokenIds: [],
-  };
-}
-
 const kernels = await createKernels({ prefer: "wasm", threads: 2 });
 const core = new EngineCore(kernels, {
   presets: false,
   resolveUnknown: false,
-  models: [1024, 32768].map((v) => ({ name: `v${v}`, config: shape(v) })),
+  models: [1024, 32768].map((v) => ({ name: `v${v}`, config: benchShape(v) })),
 });
 const rows: Array<Record<string, string | number>> = [];
 for (const vocab of [1024, 32768]) {
   const base = `v${vocab}`;
-  await core.createAdapter(base, base, {
-    rank: 8,
-    seed: 0,
-    trainAttn: true,
-    trainMlp: true,
-    trainUnembed: true,
-  });
+  await core.createAdapter(base, base, BENCH_LORA);
   for (const [requests, samples] of [
     [8, 1],
     [8, 4],
