@@ -1,7 +1,8 @@
 /**
  * Concurrent sampling on the local engine: R requests of S samples each, submitted at once to the
- * engine's request queue (which decodes side-by-side requests in the same steps) against the same
- * requests run one after another, in the same run. Same shapes as bench/engine-model (d=256,
+ * engine's request queue (which decodes side-by-side requests in the same steps, and prefills a
+ * prompt shared by several requests once) against the same requests run one after another, in the
+ * same run. The "group" rows are RL-shaped: groups of 4 one-sample requests on the same prompt. Same shapes as bench/engine-model (d=256,
  * 4 layers, LoRA rank 8; vocabularies of 1k and 32k). Results are identical either way (decode is
  * row-invariant); only the time differs.
  *
@@ -28,16 +29,20 @@ const rows: Array<Record<string, string | number>> = [];
 for (const vocab of [1024, 32768]) {
   const base = `v${vocab}`;
   await core.createAdapter(base, base, BENCH_LORA);
-  for (const [requests, samples] of [
-    [8, 1],
-    [8, 4],
-    [16, 4],
+  for (const [requests, samples, group] of [
+    [8, 1, 1],
+    [8, 4, 1],
+    [16, 4, 1],
+    [32, 1, 4],
   ] as const) {
     const maxTokens = quick ? 16 : 48;
     const reqs: EngineSampleRequest[] = Array.from({ length: requests }, (_, i) => ({
       baseModel: base,
       adapterId: base,
-      prompt: Int32Array.from({ length: 40 + i }, (_, j) => (i * 131 + j * 31) % vocab),
+      prompt: Int32Array.from(
+        { length: 120 + Math.floor(i / group) },
+        (_, j) => (Math.floor(i / group) * 131 + j * 31) % vocab,
+      ),
       numSamples: samples,
       params: { maxTokens, seed: i, temperature: 1 },
       promptLogprobs: false,
@@ -59,6 +64,7 @@ for (const vocab of [1024, 32768]) {
       vocab,
       requests,
       "samples each": samples,
+      "requests per prompt": group,
       "one by one tok/s": Math.round(tokens / (oneByOne / 1000)),
       "batched tok/s": Math.round(tokens / (batched / 1000)),
       speedup: Number((oneByOne / batched).toFixed(2)),

@@ -123,4 +123,33 @@ describe.each([
     const lengths = alone.flatMap((r) => r.sequences.map((q) => q.tokens.length));
     expect(lengths.filter((n) => n >= 5).length).toBeGreaterThanOrEqual(3);
   });
+
+  it("requests with the same prompt in one batch share its prefill and report the cache hit", () => {
+    const m = makeModel(config, 4, 0.15, wasm);
+    const ad = makeAdapter(m);
+    const prompt = Int32Array.from([3, 14, 15, 9, 2, 6, 5, 3]);
+    const mk = (seed: number, maxTokens: number, extra = {}): SampleRequest => ({
+      prompt,
+      numSamples: 2,
+      params: { maxTokens, seed, temperature: 1 },
+      promptLogprobs: false,
+      topkPromptLogprobs: 0,
+      maxContextLength: 64,
+      ...extra,
+    });
+    // An RL group: same prompt, different seeds; the second needs more room than the first.
+    const group = [mk(1, 6), mk(2, 20), mk(3, 9), mk(4, 9, { promptLogprobs: true })];
+    const alone = group.map((r) => sample(m, ad, r));
+    const together = sampleBatch(m, ad, group);
+    for (let i = 0; i < group.length; i++) {
+      const t = together[i] as Exclude<(typeof together)[number], Error>;
+      expect(t.sequences).toEqual(alone[i]!.sequences);
+      expect(t.promptLogprobs).toEqual(alone[i]!.promptLogprobs);
+    }
+    // Requests 1 and 2 reuse request 0's prefill; request 3 asked for prompt logprobs: its own.
+    expect(
+      together.map((t) => (t as { promptCacheHitTokens: number }).promptCacheHitTokens),
+    ).toEqual([0, prompt.length, prompt.length, 0]);
+    expect(alone.every((r) => r.promptCacheHitTokens === 0)).toBe(true);
+  });
 });

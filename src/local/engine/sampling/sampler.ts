@@ -66,10 +66,12 @@ export function sample(
 }
 
 /**
- * `sample` for several requests on the same model and adapter at once: each prompt is prefilled on
- * its own, then every sample of every request decodes in the same steps (one pass over the weights
- * per step for all of them). Results are what `sample` gives for each request alone, bit for bit; a
- * request that fails validation gets its error in its slot and does not affect the others.
+ * `sample` for several requests on the same model and adapter at once: each distinct prompt is
+ * prefilled once (requests with the same prompt, such as the members of an RL group, share it and
+ * report it in `promptCacheHitTokens`), then every sample of every request decodes in the same
+ * steps (one pass over the weights per step for all of them). Results are what `sample` gives for
+ * each request alone, bit for bit; a request that fails validation gets its error in its slot and
+ * does not affect the others.
  */
 export function sampleBatch(
   model: Transformer,
@@ -79,15 +81,41 @@ export function sampleBatch(
   const s = model.scratch();
   try {
     const results: Array<SampleResponse | Error> = [];
-    const prefilled: Prefilled[] = [];
+    const resolved: Array<{ req: SampleRequest; r: ResolvedRequest; key: string }> = [];
+    const room = new Map<string, number>();
     for (const req of reqs) {
       try {
-        const p = prefill(model, adapter, req, s);
-        prefilled.push(p);
-        results.push(p.out);
+        const r = resolve(req, model.config.vocabSize, model.config.eosTokenIds);
+        const key = promptKey(req);
+        room.set(key, Math.max(room.get(key) ?? 0, r.maxTokens));
+        resolved.push({ req, r, key });
+        results.push({ sequences: [], promptCacheHitTokens: 0 });
       } catch (err) {
         results.push(err instanceof Error ? err : new Error(String(err)));
       }
+    }
+    const prompts = new Map<string, PromptState>();
+    const prefilled: Prefilled[] = [];
+    let k = 0;
+    for (let i = 0; i < reqs.length; i++) {
+      const res = results[i]!;
+      if (res instanceof Error) continue;
+      const { req, r, key } = resolved[k++]!;
+      let prompt = prompts.get(key);
+      if (prompt) res.promptCacheHitTokens = req.prompt.length;
+      else {
+        try {
+          prompt = prefill(model, adapter, req, room.get(key)!, s);
+        } catch (err) {
+          results[i] = err instanceof Error ? err : new Error(String(err));
+          continue;
+        }
+        prompts.set(key, prompt);
+      }
+      if (prompt.promptLogprobs) res.promptLogprobs = prompt.promptLogprobs;
+      if (prompt.topkPromptLogprobs) res.topkPromptLogprobs = prompt.topkPromptLogprobs;
+      prompt.samples += req.numSamples;
+      prefilled.push({ req, r, prompt, out: res });
     }
     decodeAll(model, adapter, prefilled, s);
     return results;
@@ -96,12 +124,26 @@ export function sampleBatch(
   }
 }
 
-/** A request after its prefill: the prompt's cache, its last row's logits, and its response so far. */
+/** Requests share a prefill when their prompts and prompt-logprob options are the same. */
+function promptKey(req: SampleRequest): string {
+  return `${req.promptLogprobs ? 1 : 0}:${req.topkPromptLogprobs}:${req.prompt.join(",")}`;
+}
+
+/** A prefilled prompt: its KV cache, its last row's logits and the prompt logprobs asked for. */
+interface PromptState {
+  prefix: KvCache;
+  lastRow: Float32Array;
+  promptLogprobs?: Array<number | null>;
+  topkPromptLogprobs?: Array<Array<[number, number]> | null>;
+  /** Samples that start from this prompt (the last one takes over `prefix`, the others copy it). */
+  samples: number;
+}
+
+/** A request ready to decode: its parameters, its prompt's state and its response so far. */
 interface Prefilled {
   req: SampleRequest;
   r: ResolvedRequest;
-  prefix: KvCache;
-  lastRow: Float32Array;
+  prompt: PromptState;
   out: SampleResponse;
 }
 
@@ -109,13 +151,13 @@ function prefill(
   model: Transformer,
   adapter: LoraAdapter | null,
   req: SampleRequest,
+  maxTokens: number,
   s: Scratch,
-): Prefilled {
+): PromptState {
   const c = model.config;
   const V = c.vocabSize;
-  const r = resolve(req, V, c.eosTokenIds);
   const T = req.prompt.length;
-  const prefix = model.allocCache(T + r.maxTokens, s);
+  const prefix = model.allocCache(T + maxTokens, s);
   const pre = model.forward(
     req.prompt,
     [{ start: 0, len: T, cache: prefix, cacheOffset: 0 }],
@@ -129,7 +171,6 @@ function prefill(
     const logits = blocks.alloc(blockRows * V);
     const hLm = adapter?.lmHead ? blocks.alloc(blockRows * rank) : undefined;
     const d = c.hiddenSize;
-    const out: SampleResponse = { sequences: [], promptCacheHitTokens: 0 };
     const wantPrompt = req.promptLogprobs || req.topkPromptLogprobs > 0;
     const promptLp: Array<number | null> = [null];
     const promptTopk: Array<Array<[number, number]> | null> = [null];
@@ -162,9 +203,13 @@ function prefill(
         }
       }
     }
-    if (req.promptLogprobs) out.promptLogprobs = promptLp;
-    if (req.topkPromptLogprobs > 0) out.topkPromptLogprobs = promptTopk;
-    return { req, r, prefix, lastRow: lastRow!, out };
+    return {
+      prefix,
+      lastRow: lastRow!,
+      ...(req.promptLogprobs ? { promptLogprobs: promptLp } : {}),
+      ...(req.topkPromptLogprobs > 0 ? { topkPromptLogprobs: promptTopk } : {}),
+      samples: 0,
+    };
   } finally {
     blocks.release();
     pre.scratch.release();
@@ -213,23 +258,24 @@ function decodeAll(
     for (let i = 0; i < n; i++) {
       const q: Stream = {
         p,
-        cache: p.prefix,
+        cache: p.prompt.prefix,
         rng: new SeededRng(p.r.seed, i),
         tokens: [],
         logprobs: [],
         stop: p.r.maxTokens === 0 ? "length" : null,
       };
+      // Every sample of a prompt but the last gets a copy of its cache; the last takes it over.
+      const last = --p.prompt.samples === 0;
       if (q.stop === null) {
-        if (i < n - 1) {
-          // Every sample but the last gets a copy of the prompt's cache; the last takes it over.
-          q.cache = model.allocCache(p.prefix.capacity, s);
+        if (!last) {
+          q.cache = model.allocCache(T + p.r.maxTokens, s);
           const prefLen = T * model.kvDim;
           for (let l = 0; l < c.numLayers; l++) {
-            q.cache.k[l]!.set(p.prefix.k[l]!.subarray(0, prefLen));
-            q.cache.v[l]!.set(p.prefix.v[l]!.subarray(0, prefLen));
+            q.cache.k[l]!.set(p.prompt.prefix.k[l]!.subarray(0, prefLen));
+            q.cache.v[l]!.set(p.prompt.prefix.v[l]!.subarray(0, prefLen));
           }
         }
-        accept(q, p.lastRow);
+        accept(q, p.prompt.lastRow);
       }
       own.push(q);
       streams.push(q);
