@@ -112,7 +112,12 @@ describe.each([
     // Request a's sample 0 within five samples of the same prompt and seed.
     const five = sample(m, ad, { ...a, numSamples: 5 });
     expect(five.sequences[0]).toEqual(alone[0]!.sequences[0]);
-    // All requests decoded together, with an invalid one among them.
+    // All requests decoded together, with an invalid one among them; and with a KV budget that
+    // splits them into several batches.
+    const split = sampleBatch(m, ad, [b, bad, a, c], 1);
+    expect(split[0]).toEqual(alone[1]);
+    expect(split[2]).toEqual(alone[0]);
+    expect(split[3]).toEqual(alone[2]);
     const together = sampleBatch(m, ad, [b, bad, a, c]);
     expect(together[1]).toBeInstanceOf(Error);
     expect((together[1] as Error).message).toMatch(/context length/);

@@ -77,6 +77,42 @@ export function sampleBatch(
   model: Transformer,
   adapter: LoraAdapter | null,
   reqs: readonly SampleRequest[],
+  kvBudgetBytes = KV_BATCH_BYTES,
+): Array<SampleResponse | Error> {
+  // Requests decode together only while their KV caches fit the budget; the rest go in later
+  // batches (results are the same either way: decoding is row-invariant).
+  const results: Array<SampleResponse | Error> = [];
+  let chunk: SampleRequest[] = [];
+  let bytes = 0;
+  for (const req of reqs) {
+    const need = kvCacheBytes(model, req);
+    if (chunk.length > 0 && bytes + need > kvBudgetBytes) {
+      results.push(...decodeTogether(model, adapter, chunk));
+      chunk = [];
+      bytes = 0;
+    }
+    chunk.push(req);
+    bytes += need;
+  }
+  if (chunk.length > 0) results.push(...decodeTogether(model, adapter, chunk));
+  return results;
+}
+
+/** KV cache bytes a batch may hold at once (a wasm32 heap has 4 GiB in all). */
+export const KV_BATCH_BYTES = 1 << 30;
+
+/** An upper bound on the KV cache bytes of a request's samples (prompt sharing aside). */
+function kvCacheBytes(model: Transformer, req: SampleRequest): number {
+  const T = req.prompt.length;
+  const maxTokens = req.params.maxTokens ?? Math.max(0, req.maxContextLength - T);
+  const samples = Math.min(Math.max(1, req.numSamples || 1), MAX_NUM_SAMPLES);
+  return samples * (T + Math.max(0, maxTokens)) * model.kvDim * model.config.numLayers * 2 * 4;
+}
+
+function decodeTogether(
+  model: Transformer,
+  adapter: LoraAdapter | null,
+  reqs: readonly SampleRequest[],
 ): Array<SampleResponse | Error> {
   const s = model.scratch();
   try {
