@@ -40,7 +40,6 @@ import { writeBenchResults } from "../write-results.js";
 const here = dirname(fileURLToPath(import.meta.url));
 const quick = process.argv.includes("--quick");
 
-
 function batch(nSeq: number, len: number, vocab: number): EngineDatum[] {
   return Array.from({ length: nSeq }, (_, i) => {
     const seq = Int32Array.from({ length: len + 1 }, (_, j) => (i * 7919 + j * 104729) % vocab);
