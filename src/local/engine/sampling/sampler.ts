@@ -4,6 +4,7 @@ import type { SamplingParams } from "../../../client/types/params.js";
 import type { LoraAdapter } from "../model/lora.js";
 import { randomSeed, SeededRng } from "../model/prng.js";
 import {
+  type ForwardState,
   headBlockRows,
   type KvCache,
   type Scratch,
@@ -66,12 +67,10 @@ export function sample(
 }
 
 /**
- * `sample` for several requests on the same model and adapter at once: each distinct prompt is
- * prefilled once (requests with the same prompt, such as the members of an RL group, share it and
- * report it in `promptCacheHitTokens`), then every sample of every request decodes in the same
- * steps (one pass over the weights per step for all of them). Results are what `sample` gives for
- * each request alone, bit for bit; a request that fails validation gets its error in its slot and
- * does not affect the others.
+ * `sample` for several requests on the same model and adapter at once, through a `DecodeSession`:
+ * results are what `sample` gives for each request alone, bit for bit; a request that fails
+ * validation gets its error in its slot and does not affect the others. Requests are admitted while
+ * their KV caches fit `kvBudgetBytes`; the rest join as earlier ones finish.
  */
 export function sampleBatch(
   model: Transformer,
@@ -79,84 +78,274 @@ export function sampleBatch(
   reqs: readonly SampleRequest[],
   kvBudgetBytes = KV_BATCH_BYTES,
 ): Array<SampleResponse | Error> {
-  // Requests decode together only while their KV caches fit the budget; the rest go in later
-  // batches (results are the same either way: decoding is row-invariant).
-  const results: Array<SampleResponse | Error> = [];
-  let chunk: SampleRequest[] = [];
-  let bytes = 0;
-  for (const req of reqs) {
-    const need = kvCacheBytes(model, req);
-    if (chunk.length > 0 && bytes + need > kvBudgetBytes) {
-      results.push(...decodeTogether(model, adapter, chunk));
-      chunk = [];
-      bytes = 0;
+  const results: Array<SampleResponse | Error> = new Array(reqs.length);
+  const session = new DecodeSession(model, adapter, kvBudgetBytes);
+  try {
+    let next = 0;
+    while (next < reqs.length || session.live) {
+      const admit: number[] = [];
+      let bytes = 0;
+      while (next < reqs.length && session.fits(reqs[next]!, bytes, admit.length)) {
+        bytes += kvCacheBytes(model, reqs[next]!);
+        admit.push(next++);
+      }
+      session.admit(
+        admit.map((i) => reqs[i]!),
+        (j, res) => {
+          results[admit[j]!] = res;
+        },
+      );
+      if (session.live) session.step();
     }
-    chunk.push(req);
-    bytes += need;
+    return results;
+  } finally {
+    session.dispose();
   }
-  if (chunk.length > 0) results.push(...decodeTogether(model, adapter, chunk));
-  return results;
 }
 
 /** KV cache bytes a batch may hold at once (a wasm32 heap has 4 GiB in all). */
 export const KV_BATCH_BYTES = 1 << 30;
 
 /** An upper bound on the KV cache bytes of a request's samples (prompt sharing aside). */
-function kvCacheBytes(model: Transformer, req: SampleRequest): number {
+export function kvCacheBytes(model: Transformer, req: SampleRequest): number {
   const T = req.prompt.length;
   const maxTokens = req.params.maxTokens ?? Math.max(0, req.maxContextLength - T);
   const samples = Math.min(Math.max(1, req.numSamples || 1), MAX_NUM_SAMPLES);
   return samples * (T + Math.max(0, maxTokens)) * model.kvDim * model.config.numLayers * 2 * 4;
 }
 
-function decodeTogether(
-  model: Transformer,
-  adapter: LoraAdapter | null,
-  reqs: readonly SampleRequest[],
-): Array<SampleResponse | Error> {
-  const s = model.scratch();
-  try {
-    const results: Array<SampleResponse | Error> = [];
-    const resolved: Array<{ req: SampleRequest; r: ResolvedRequest; key: string }> = [];
+/** A request being decoded: its parameters, its response so far and its samples still running. */
+interface RequestState {
+  req: SampleRequest;
+  r: ResolvedRequest;
+  out: SampleResponse;
+  streams: Stream[];
+  running: number;
+  kvBytes: number;
+  done: (res: SampleResponse) => void;
+}
+
+/** One sample being generated: its KV cache (in its own scratch), PRNG stream and tokens so far. */
+interface Stream {
+  owner: RequestState;
+  cache: KvCache | null;
+  scratch: Scratch | null;
+  rng: SeededRng;
+  tokens: number[];
+  logprobs: number[];
+  stop: StopReason | null;
+}
+
+/**
+ * Sampling requests decoding together on one model and adapter, one token per live sample per
+ * `step`. Requests can be admitted between steps (continuous batching): each distinct prompt among
+ * the requests of one `admit` is prefilled once (members of an RL group share it and report it in
+ * `promptCacheHitTokens`), and from then on its samples run in the same steps as everyone else's.
+ * Decode steps are row-invariant (`Transformer.rowInvariant`), so no sample's tokens depend on what
+ * it was decoded with. A sample's KV cache is freed when it stops; a request completes when its
+ * last sample does.
+ */
+export class DecodeSession {
+  private readonly streams: Stream[] = [];
+  private readonly chooser = new TokenChooser();
+  private kvBytes = 0;
+
+  constructor(
+    readonly model: Transformer,
+    readonly adapter: LoraAdapter | null,
+    readonly kvBudgetBytes = KV_BATCH_BYTES,
+  ) {}
+
+  /** True while some sample is still generating. */
+  get live(): boolean {
+    return this.streams.length > 0;
+  }
+
+  /**
+   * Whether `req` can join now, with `pendingBytes` of `pendingCount` requests about to join too:
+   * within the KV budget, or alone (a request larger than the budget runs by itself).
+   */
+  fits(req: SampleRequest, pendingBytes = 0, pendingCount = 0): boolean {
+    if (this.streams.length === 0 && pendingCount === 0) return true;
+    return this.kvBytes + pendingBytes + kvCacheBytes(this.model, req) <= this.kvBudgetBytes;
+  }
+
+  /**
+   * Validate and prefill `reqs` and start their samples. `done(i, result)` reports request i when
+   * it completes or fails (possibly during this call: max_tokens 0, an immediate stop, bad input).
+   */
+  admit(
+    reqs: readonly SampleRequest[],
+    done: (i: number, res: SampleResponse | Error) => void,
+  ): void {
+    const { model } = this;
+    const fail = (i: number, err: unknown) =>
+      done(i, err instanceof Error ? err : new Error(String(err)));
+    const states: Array<RequestState | null> = [];
     const room = new Map<string, number>();
-    for (const req of reqs) {
+    reqs.forEach((req, i) => {
       try {
         const r = resolve(req, model.config.vocabSize, model.config.eosTokenIds);
         const key = promptKey(req);
         room.set(key, Math.max(room.get(key) ?? 0, r.maxTokens));
-        resolved.push({ req, r, key });
-        results.push({ sequences: [], promptCacheHitTokens: 0 });
+        states.push({
+          req,
+          r,
+          out: { sequences: [], promptCacheHitTokens: 0 },
+          streams: [],
+          running: 0,
+          kvBytes: kvCacheBytes(model, req),
+          done: (res) => done(i, res),
+        });
       } catch (err) {
-        results.push(err instanceof Error ? err : new Error(String(err)));
+        states.push(null);
+        fail(i, err);
       }
-    }
+    });
+    // Prefill each distinct prompt once.
     const prompts = new Map<string, PromptState>();
-    const prefilled: Prefilled[] = [];
-    let k = 0;
-    for (let i = 0; i < reqs.length; i++) {
-      const res = results[i]!;
-      if (res instanceof Error) continue;
-      const { req, r, key } = resolved[k++]!;
+    states.forEach((st, i) => {
+      if (!st) return;
+      const key = promptKey(st.req);
       let prompt = prompts.get(key);
-      if (prompt) res.promptCacheHitTokens = req.prompt.length;
+      if (prompt) st.out.promptCacheHitTokens = st.req.prompt.length;
       else {
         try {
-          prompt = prefill(model, adapter, req, room.get(key)!, s);
+          prompt = prefill(model, this.adapter, st.req, room.get(key)!);
         } catch (err) {
-          results[i] = err instanceof Error ? err : new Error(String(err));
-          continue;
+          states[i] = null;
+          fail(i, err);
+          return;
         }
         prompts.set(key, prompt);
       }
-      if (prompt.promptLogprobs) res.promptLogprobs = prompt.promptLogprobs;
-      if (prompt.topkPromptLogprobs) res.topkPromptLogprobs = prompt.topkPromptLogprobs;
-      prompt.samples += req.numSamples;
-      prefilled.push({ req, r, prompt, out: res });
+      if (prompt.promptLogprobs) st.out.promptLogprobs = prompt.promptLogprobs;
+      if (prompt.topkPromptLogprobs) st.out.topkPromptLogprobs = prompt.topkPromptLogprobs;
+      prompt.samples += st.req.numSamples;
+    });
+    // Start the samples: every sample of a prompt but the last gets a copy of its cache; the last
+    // takes it over (with the scratch holding it).
+    for (const st of states) {
+      if (!st) continue;
+      const prompt = prompts.get(promptKey(st.req))!;
+      const T = st.req.prompt.length;
+      this.kvBytes += st.kvBytes;
+      for (let i = 0; i < st.req.numSamples; i++) {
+        const q: Stream = {
+          owner: st,
+          cache: null,
+          scratch: null,
+          rng: new SeededRng(st.r.seed, i),
+          tokens: [],
+          logprobs: [],
+          stop: st.r.maxTokens === 0 ? "length" : null,
+        };
+        const last = --prompt.samples === 0;
+        if (last) {
+          q.cache = prompt.prefix;
+          q.scratch = prompt.scratch;
+        } else if (q.stop === null) {
+          q.scratch = model.scratch();
+          q.cache = model.allocCache(T + st.r.maxTokens, q.scratch);
+          const prefLen = T * model.kvDim;
+          for (let l = 0; l < model.config.numLayers; l++) {
+            q.cache.k[l]!.set(prompt.prefix.k[l]!.subarray(0, prefLen));
+            q.cache.v[l]!.set(prompt.prefix.v[l]!.subarray(0, prefLen));
+          }
+        }
+        st.streams.push(q);
+        st.running++;
+        if (q.stop === null) this.accept(q, prompt.lastRow);
+        if (q.stop === null) this.streams.push(q);
+        else this.finish(q);
+      }
     }
-    decodeAll(model, adapter, prefilled, s);
-    return results;
-  } finally {
-    s.release();
+  }
+
+  /** One decode step: every live sample gets its next token. */
+  step(): void {
+    const { model, adapter } = this;
+    const live = this.streams;
+    if (live.length === 0) return;
+    const V = model.config.vocabSize;
+    const d = model.config.hiddenSize;
+    const blockRows = headBlockRows(V, live.length);
+    const s = model.scratch();
+    try {
+      const logits = s.alloc(blockRows * V);
+      const hLm = adapter?.lmHead ? s.alloc(blockRows * adapter.lora.rank) : undefined;
+      model.rowInvariant(() => {
+        const tokens = Int32Array.from(live, (q) => q.tokens.at(-1)!);
+        const spans: SeqSpan[] = live.map((q, j) => ({
+          start: j,
+          len: 1,
+          cache: q.cache!,
+          cacheOffset: q.owner.req.prompt.length + q.tokens.length - 1,
+        }));
+        const st = model.forward(tokens, spans, adapter, false);
+        try {
+          for (let r0 = 0; r0 < live.length; r0 += blockRows) {
+            const nb = Math.min(blockRows, live.length - r0);
+            model.logits(
+              st.xf.subarray(r0 * d, (r0 + nb) * d),
+              nb,
+              adapter,
+              logits.subarray(0, nb * V),
+              hLm,
+            );
+            for (let j = 0; j < nb; j++) {
+              this.accept(live[r0 + j]!, logits.subarray(j * V, (j + 1) * V));
+            }
+          }
+        } finally {
+          st.scratch.release();
+        }
+      });
+    } finally {
+      s.release();
+    }
+    const stopped = live.filter((q) => q.stop !== null);
+    if (stopped.length === 0) return;
+    const running = live.filter((q) => q.stop === null);
+    live.length = 0;
+    live.push(...running);
+    for (const q of stopped) this.finish(q);
+  }
+
+  /** Free every cache (the session is unusable afterwards). */
+  dispose(): void {
+    for (const q of this.streams) q.scratch?.release();
+    this.streams.length = 0;
+  }
+
+  private accept(q: Stream, row: Float32Array): void {
+    const { r, req } = q.owner;
+    const { token: tok, logprob } = this.chooser.choose(row, r.choice, q.rng);
+    q.tokens.push(tok);
+    q.logprobs.push(logprob);
+    if (r.stopIds.has(tok)) q.stop = "stop";
+    else if (r.maxStop > 0 && req.decode) {
+      const window = q.tokens.slice(-Math.min(q.tokens.length, 4 * r.maxStop + 8));
+      const text = req.decode(window);
+      if (r.stopStrings.some((x) => text.includes(x))) q.stop = "stop";
+    }
+    if (!q.stop && q.tokens.length >= r.maxTokens) q.stop = "length";
+  }
+
+  /** A stopped sample: free its cache; complete its request when it was the last one running. */
+  private finish(q: Stream): void {
+    q.scratch?.release();
+    q.scratch = null;
+    q.cache = null;
+    const st = q.owner;
+    if (--st.running > 0) return;
+    this.kvBytes -= st.kvBytes;
+    st.out.sequences = st.streams.map((x) => ({
+      stopReason: x.stop ?? "length",
+      tokens: x.tokens,
+      logprobs: x.logprobs,
+    }));
+    st.done(st.out);
   }
 }
 
@@ -167,6 +356,8 @@ function promptKey(req: SampleRequest): string {
 
 /** A prefilled prompt: its KV cache, its last row's logits and the prompt logprobs asked for. */
 interface PromptState {
+  /** Holds `prefix`; passed on to the sample that takes the prefix over. */
+  scratch: Scratch;
   prefix: KvCache;
   lastRow: Float32Array;
   promptLogprobs?: Array<number | null>;
@@ -175,31 +366,29 @@ interface PromptState {
   samples: number;
 }
 
-/** A request ready to decode: its parameters, its prompt's state and its response so far. */
-interface Prefilled {
-  req: SampleRequest;
-  r: ResolvedRequest;
-  prompt: PromptState;
-  out: SampleResponse;
-}
-
 function prefill(
   model: Transformer,
   adapter: LoraAdapter | null,
   req: SampleRequest,
   maxTokens: number,
-  s: Scratch,
 ): PromptState {
   const c = model.config;
   const V = c.vocabSize;
   const T = req.prompt.length;
-  const prefix = model.allocCache(T + maxTokens, s);
-  const pre = model.forward(
-    req.prompt,
-    [{ start: 0, len: T, cache: prefix, cacheOffset: 0 }],
-    adapter,
-    false,
-  );
+  const scratch = model.scratch();
+  const prefix = model.allocCache(T + maxTokens, scratch);
+  let pre: ForwardState;
+  try {
+    pre = model.forward(
+      req.prompt,
+      [{ start: 0, len: T, cache: prefix, cacheOffset: 0 }],
+      adapter,
+      false,
+    );
+  } catch (err) {
+    scratch.release();
+    throw err;
+  }
   const blocks = model.scratch();
   try {
     const rank = adapter?.lora.rank ?? 0;
@@ -240,6 +429,7 @@ function prefill(
       }
     }
     return {
+      scratch,
       prefix,
       lastRow: lastRow!,
       ...(req.promptLogprobs ? { promptLogprobs: promptLp } : {}),
@@ -250,114 +440,6 @@ function prefill(
     blocks.release();
     pre.scratch.release();
   }
-}
-
-/** One sample being generated: its request, KV cache, PRNG stream and tokens so far. */
-interface Stream {
-  p: Prefilled;
-  cache: KvCache;
-  rng: SeededRng;
-  tokens: number[];
-  logprobs: number[];
-  stop: StopReason | null;
-}
-
-function decodeAll(
-  model: Transformer,
-  adapter: LoraAdapter | null,
-  reqs: readonly Prefilled[],
-  s: Scratch,
-): void {
-  const c = model.config;
-  const V = c.vocabSize;
-  const d = c.hiddenSize;
-  const chooser = new TokenChooser();
-  const accept = (q: Stream, row: Float32Array): void => {
-    const { r, req } = q.p;
-    const { token: tok, logprob } = chooser.choose(row, r.choice, q.rng);
-    q.tokens.push(tok);
-    q.logprobs.push(logprob);
-    if (r.stopIds.has(tok)) q.stop = "stop";
-    else if (r.maxStop > 0 && req.decode) {
-      const window = q.tokens.slice(-Math.min(q.tokens.length, 4 * r.maxStop + 8));
-      const text = req.decode(window);
-      if (r.stopStrings.some((x) => text.includes(x))) q.stop = "stop";
-    }
-    if (!q.stop && q.tokens.length >= r.maxTokens) q.stop = "length";
-  };
-  const streams: Stream[] = [];
-  const byRequest: Stream[][] = [];
-  for (const p of reqs) {
-    const n = p.req.numSamples;
-    const T = p.req.prompt.length;
-    const own: Stream[] = [];
-    for (let i = 0; i < n; i++) {
-      const q: Stream = {
-        p,
-        cache: p.prompt.prefix,
-        rng: new SeededRng(p.r.seed, i),
-        tokens: [],
-        logprobs: [],
-        stop: p.r.maxTokens === 0 ? "length" : null,
-      };
-      // Every sample of a prompt but the last gets a copy of its cache; the last takes it over.
-      const last = --p.prompt.samples === 0;
-      if (q.stop === null) {
-        if (!last) {
-          q.cache = model.allocCache(T + p.r.maxTokens, s);
-          const prefLen = T * model.kvDim;
-          for (let l = 0; l < c.numLayers; l++) {
-            q.cache.k[l]!.set(p.prompt.prefix.k[l]!.subarray(0, prefLen));
-            q.cache.v[l]!.set(p.prompt.prefix.v[l]!.subarray(0, prefLen));
-          }
-        }
-        accept(q, p.prompt.lastRow);
-      }
-      own.push(q);
-      streams.push(q);
-    }
-    byRequest.push(own);
-  }
-
-  const blockRows = headBlockRows(V, streams.length);
-  const logits = s.alloc(blockRows * V);
-  const hLm = adapter?.lmHead ? s.alloc(blockRows * adapter.lora.rank) : undefined;
-  model.rowInvariant(() => {
-    for (;;) {
-      const live = streams.filter((q) => !q.stop);
-      if (live.length === 0) break;
-      const tokens = Int32Array.from(live, (q) => q.tokens.at(-1)!);
-      const spans: SeqSpan[] = live.map((q, j) => ({
-        start: j,
-        len: 1,
-        cache: q.cache,
-        cacheOffset: q.p.req.prompt.length + q.tokens.length - 1,
-      }));
-      const st = model.forward(tokens, spans, adapter, false);
-      try {
-        for (let r0 = 0; r0 < live.length; r0 += blockRows) {
-          const nb = Math.min(blockRows, live.length - r0);
-          model.logits(
-            st.xf.subarray(r0 * d, (r0 + nb) * d),
-            nb,
-            adapter,
-            logits.subarray(0, nb * V),
-            hLm,
-          );
-          for (let j = 0; j < nb; j++) accept(live[r0 + j]!, logits.subarray(j * V, (j + 1) * V));
-        }
-      } finally {
-        st.scratch.release();
-      }
-    }
-  });
-  reqs.forEach((p, i) => {
-    p.out.sequences = byRequest[i]!.map((q) => ({
-      stopReason: q.stop ?? "length",
-      tokens: q.tokens,
-      logprobs: q.logprobs,
-    }));
-  });
 }
 
 function resolve(req: SampleRequest, vocab: number, eos: readonly number[]): ResolvedRequest {
