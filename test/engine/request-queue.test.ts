@@ -1,8 +1,11 @@
-import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ADAM_DEFAULTS } from "../../src/client/types/params.js";
 import type { EngineSampleRequest } from "../../src/local/engine/api.js";
 import { EngineCore } from "../../src/local/engine/core/engine-core.js";
-import { EngineRequestQueue } from "../../src/local/engine/core/request-queue.js";
+import {
+  EngineRequestQueue,
+  type EngineSampling,
+} from "../../src/local/engine/core/request-queue.js";
 import { createKernels } from "../../src/local/engine/kernels/index.js";
 import { ceData, engineData } from "./fixtures.js";
 
@@ -39,6 +42,38 @@ describe("engine request queue", () => {
     ...extra,
   });
 
+  /**
+   * The real core's sessions, recording each session's admissions (request counts per `admit`) and
+   * running `onStep(n)` before its n-th decode step.
+   */
+  function observed(onStep: (n: number) => void = () => {}) {
+    const sessions: number[][] = [];
+    const sampler = {
+      openSampling: async (first: EngineSampleRequest): Promise<EngineSampling> => {
+        const inner = await core.openSampling(first);
+        const admits: number[] = [];
+        sessions.push(admits);
+        let steps = 0;
+        return {
+          get live() {
+            return inner.live;
+          },
+          joinBytes: (r, b, n) => inner.joinBytes(r, b, n),
+          admit: (reqs, done) => {
+            if (reqs.length > 0) admits.push(reqs.length);
+            inner.admit(reqs, done);
+          },
+          step: () => {
+            onStep(++steps);
+            inner.step();
+          },
+          dispose: () => inner.dispose(),
+        };
+      },
+    };
+    return { sessions, sampler };
+  }
+
   async function train(): Promise<void> {
     const data = engineData(ceData(256, [20, 12], 5));
     await core.forwardBackward("a", data, "cross_entropy", undefined, false);
@@ -47,8 +82,8 @@ describe("engine request queue", () => {
 
   it("batches side-by-side sample requests, keeps order around other jobs, isolates errors", async () => {
     const before = await Promise.all([0, 1, 2, 3, 4].map((i) => core.sample(req(i))));
-    const queue = new EngineRequestQueue(core);
-    const spy = vi.spyOn(core, "sampleMany");
+    const { sessions, sampler } = observed();
+    const queue = new EngineRequestQueue(sampler);
     // All submitted in one tick: five samples, a training step, an invalid sample and three more.
     const first = [0, 1, 2, 3, 4].map((i) => queue.sample(req(i)));
     const trained = queue.run(train);
@@ -58,13 +93,39 @@ describe("engine request queue", () => {
     await trained;
     await expect(bad).rejects.toThrow(/max_tokens/);
     const after = await Promise.all(later);
-    expect(spy.mock.calls.map((c) => c[0].length)).toEqual([5, 4]);
-    spy.mockRestore();
+    // One session for the five, another (after the training step) for the invalid one and three.
+    expect(sessions).toEqual([[5], [4]]);
     // The later samples saw the trained adapter, and match what it gives one request at a time.
     const alone = [];
     for (const i of [5, 6, 7]) alone.push(await core.sample(req(i)));
     expect(after).toEqual(alone);
     const untrained = await core.sample(req(0));
     expect(untrained).not.toEqual(before[0]);
+  });
+
+  it("a request arriving while a session decodes joins it and gets what it gets alone", async () => {
+    const a = req(1, { params: { maxTokens: 30, seed: 1, temperature: 1 } });
+    const b = req(2);
+    const c = req(3, { adapterId: undefined }); // the base model: another session, after
+    const [aloneA, aloneB, aloneC] = [
+      await core.sample(a),
+      await core.sample(b),
+      await core.sample(c),
+    ];
+    let queue: EngineRequestQueue | undefined;
+    let lateB: Promise<unknown> | undefined;
+    let lateC: Promise<unknown> | undefined;
+    const { sessions, sampler } = observed((n) => {
+      if (n === 3 && !lateB) {
+        lateB = queue!.sample(b);
+        lateC = queue!.sample(c);
+      }
+    });
+    queue = new EngineRequestQueue(sampler);
+    const first = queue.sample(a);
+    expect(await first).toEqual(aloneA);
+    expect(await lateB).toEqual(aloneB);
+    expect(await lateC).toEqual(aloneC);
+    expect(sessions).toEqual([[1, 1], [1]]);
   });
 });

@@ -19,12 +19,19 @@ import type { ModelConfig } from "../model/config.js";
 import { LoraAdapter } from "../model/lora.js";
 import { Transformer } from "../model/transformer.js";
 import { initRandomWeights, loadBaseWeights, type NamedTensor } from "../model/weights.js";
-import { type Decode, sampleBatch } from "../sampling/sampler.js";
+import {
+  type Decode,
+  DecodeSession,
+  kvCacheBytes,
+  type SampleRequest,
+  sampleBatch,
+} from "../sampling/sampler.js";
 import { adamWStep } from "../train/adamw.js";
 import type { EngineDatum } from "../train/datum.js";
 import { forwardBackward } from "../train/forward-backward.js";
 import { readAdapterFolder, writeAdapterFolder } from "./adapter-files.js";
 import { loadDecoder } from "./decoder.js";
+import type { EngineSampling } from "./request-queue.js";
 
 /** A base model given in memory (tests, benchmarks, custom presets). */
 export interface InMemoryModel {
@@ -308,7 +315,7 @@ export class EngineCore {
     const results: Array<SampleResponse | Error> = new Array(reqs.length);
     const groups = new Map<string, number[]>();
     reqs.forEach((r, i) => {
-      const key = `${r.baseModel}\u0000${r.adapterId ?? ""}`;
+      const key = samplingKey(r);
       const g = groups.get(key);
       if (g) g.push(i);
       else groups.set(key, [i]);
@@ -341,6 +348,43 @@ export class EngineCore {
       }
     }
     return results;
+  }
+
+  /**
+   * A decode session for sample requests on `first`'s base model and adapter, which others on the
+   * same pair can join between steps (the engine's request queue drives it).
+   */
+  async openSampling(first: EngineSampleRequest): Promise<EngineSampling> {
+    const key = samplingKey(first);
+    const { model, adapter, maxContextLength, decode } = await this.samplingTarget(
+      first,
+      hasStopStrings(first.params.stop),
+    );
+    const session = new DecodeSession(model, adapter);
+    const toSample = (req: EngineSampleRequest): SampleRequest => ({
+      prompt: req.prompt,
+      numSamples: req.numSamples,
+      params: req.params,
+      promptLogprobs: req.promptLogprobs,
+      topkPromptLogprobs: req.topkPromptLogprobs,
+      maxContextLength,
+      ...(decode ? { decode } : {}),
+    });
+    return {
+      get live() {
+        return session.live;
+      },
+      joinBytes: (req, pendingBytes, pendingCount) => {
+        if (samplingKey(req) !== key) return null;
+        // Stop strings need the decoder, loaded only when the session's first request wanted it.
+        if (hasStopStrings(req.params.stop) && !decode) return null;
+        const r = toSample(req);
+        return session.fits(r, pendingBytes, pendingCount) ? kvCacheBytes(model, r) : null;
+      },
+      admit: (reqs, done) => session.admit(reqs.map(toSample), done),
+      step: () => session.step(),
+      dispose: () => session.dispose(),
+    };
   }
 
   /** The model, adapter and (when the base has a tokenizer) text decoder a request samples from. */
@@ -387,6 +431,10 @@ export class EngineCore {
     this.bases.clear();
     this.kernels.dispose();
   }
+}
+
+function samplingKey(req: EngineSampleRequest): string {
+  return `${req.baseModel}\u0000${req.adapterId ?? ""}`;
 }
 
 function hasStopStrings(stop: SamplingParams["stop"]): boolean {

@@ -106,10 +106,14 @@ export function sampleBatch(
 /** KV cache bytes a batch may hold at once (a wasm32 heap has 4 GiB in all). */
 export const KV_BATCH_BYTES = 1 << 30;
 
-/** An upper bound on the KV cache bytes of a request's samples (prompt sharing aside). */
+/**
+ * An upper bound on the KV cache bytes of a request's samples (prompt sharing aside). Tokens past
+ * the context length count as none: such a request fails validation anyway.
+ */
 export function kvCacheBytes(model: Transformer, req: SampleRequest): number {
   const T = req.prompt.length;
-  const maxTokens = req.params.maxTokens ?? Math.max(0, req.maxContextLength - T);
+  const room = Math.max(0, req.maxContextLength - T);
+  const maxTokens = Math.min(req.params.maxTokens ?? room, room);
   const samples = Math.min(Math.max(1, req.numSamples || 1), MAX_NUM_SAMPLES);
   return samples * (T + Math.max(0, maxTokens)) * model.kvDim * model.config.numLayers * 2 * 4;
 }
