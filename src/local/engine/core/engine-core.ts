@@ -328,18 +328,7 @@ export class EngineCore {
           first,
           wantsText,
         );
-        const batch = idx.map((i) => {
-          const req = reqs[i]!;
-          return {
-            prompt: req.prompt,
-            numSamples: req.numSamples,
-            params: req.params,
-            promptLogprobs: req.promptLogprobs,
-            topkPromptLogprobs: req.topkPromptLogprobs,
-            maxContextLength,
-            ...(decode ? { decode } : {}),
-          };
-        });
+        const batch = idx.map((i) => toSampleRequest(reqs[i]!, maxContextLength, decode));
         sampleBatch(model, adapter, batch).forEach((res, j) => {
           results[idx[j]!] = res;
         });
@@ -361,15 +350,7 @@ export class EngineCore {
       hasStopStrings(first.params.stop),
     );
     const session = new DecodeSession(model, adapter);
-    const toSample = (req: EngineSampleRequest): SampleRequest => ({
-      prompt: req.prompt,
-      numSamples: req.numSamples,
-      params: req.params,
-      promptLogprobs: req.promptLogprobs,
-      topkPromptLogprobs: req.topkPromptLogprobs,
-      maxContextLength,
-      ...(decode ? { decode } : {}),
-    });
+    const toSample = (req: EngineSampleRequest) => toSampleRequest(req, maxContextLength, decode);
     return {
       get live() {
         return session.live;
@@ -431,6 +412,22 @@ export class EngineCore {
     this.bases.clear();
     this.kernels.dispose();
   }
+}
+
+function toSampleRequest(
+  req: EngineSampleRequest,
+  maxContextLength: number,
+  decode: Decode | undefined,
+): SampleRequest {
+  return {
+    prompt: req.prompt,
+    numSamples: req.numSamples,
+    params: req.params,
+    promptLogprobs: req.promptLogprobs,
+    topkPromptLogprobs: req.topkPromptLogprobs,
+    maxContextLength,
+    ...(decode ? { decode } : {}),
+  };
 }
 
 function samplingKey(req: EngineSampleRequest): string {
