@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import type { SampleResponse } from "../../src/client/types/outputs.js";
 import { ADAM_DEFAULTS } from "../../src/client/types/params.js";
 import type { EngineSampleRequest } from "../../src/local/engine/api.js";
 import { EngineCore } from "../../src/local/engine/core/engine-core.js";
@@ -107,18 +108,23 @@ describe("engine request queue", () => {
     const a = req(1, { params: { maxTokens: 30, seed: 1, temperature: 1 } });
     const b = req(2);
     const c = req(3, { adapterId: undefined }); // the base model: another session, after
-    const [aloneA, aloneB, aloneC] = [
+    // a's prompt again, other seed and length: copies the prompt cache a running sample of a holds.
+    const a2 = req(1, { numSamples: 3, params: { maxTokens: 7, seed: 9, temperature: 1 } });
+    const [aloneA, aloneB, aloneC, aloneA2] = [
       await core.sample(a),
       await core.sample(b),
       await core.sample(c),
+      await core.sample(a2),
     ];
     let queue: EngineRequestQueue | undefined;
     let lateB: Promise<unknown> | undefined;
     let lateC: Promise<unknown> | undefined;
+    let lateA2: Promise<SampleResponse> | undefined;
     const { sessions, sampler } = observed((n) => {
       if (n === 3 && !lateB) {
         lateB = queue!.sample(b);
         lateC = queue!.sample(c);
+        lateA2 = queue!.sample(a2);
       }
     });
     queue = new EngineRequestQueue(sampler);
@@ -126,6 +132,10 @@ describe("engine request queue", () => {
     expect(await first).toEqual(aloneA);
     expect(await lateB).toEqual(aloneB);
     expect(await lateC).toEqual(aloneC);
-    expect(sessions).toEqual([[1, 1], [1]]);
+    const joinedA2 = await lateA2!;
+    expect(joinedA2.sequences).toEqual(aloneA2.sequences);
+    expect(joinedA2.promptCacheHitTokens).toBe(a2.prompt.length);
+    expect(aloneA2.promptCacheHitTokens).toBe(0);
+    expect(sessions).toEqual([[1, 2], [1]]);
   });
 });

@@ -132,6 +132,8 @@ interface RequestState {
 /** One sample being generated: its KV cache (in its own scratch), PRNG stream and tokens so far. */
 interface Stream {
   owner: RequestState;
+  /** The prompt key whose cache this sample holds (it took the prompt's prefix over). */
+  holds?: string;
   cache: KvCache | null;
   scratch: Scratch | null;
   rng: SeededRng;
@@ -153,6 +155,11 @@ export class DecodeSession {
   private readonly streams: Stream[] = [];
   private readonly chooser = new TokenChooser();
   private kvBytes = 0;
+  /**
+   * Prompts whose cache a running sample holds (positions below the prompt's length never change
+   * while it decodes), so a later request with the same prompt copies them instead of prefilling.
+   */
+  private readonly heldPrompts = new Map<string, { prompt: PromptState; holder: Stream }>();
 
   constructor(
     readonly model: Transformer,
@@ -212,6 +219,12 @@ export class DecodeSession {
       if (!st) return;
       const key = promptKey(st.req);
       let prompt = prompts.get(key);
+      const held = prompt ? undefined : this.heldPrompts.get(key);
+      if (held) {
+        // Borrowed from a running sample: every sample of this round copies it.
+        prompt = { ...held.prompt, scratch: null, samples: 0, borrowed: true };
+        prompts.set(key, prompt);
+      }
       if (prompt) st.out.promptCacheHitTokens = st.req.prompt.length;
       else {
         try {
@@ -244,10 +257,14 @@ export class DecodeSession {
           logprobs: [],
           stop: st.r.maxTokens === 0 ? "length" : null,
         };
-        const last = --prompt.samples === 0;
+        const last = --prompt.samples === 0 && !prompt.borrowed;
         if (last) {
           q.cache = prompt.prefix;
           q.scratch = prompt.scratch;
+          if (q.stop === null) {
+            q.holds = promptKey(st.req);
+            this.heldPrompts.set(q.holds, { prompt, holder: q });
+          }
         } else if (q.stop === null) {
           q.scratch = model.scratch();
           q.cache = model.allocCache(T + st.r.maxTokens, q.scratch);
@@ -318,6 +335,7 @@ export class DecodeSession {
 
   /** Free every cache (the session is unusable afterwards). */
   dispose(): void {
+    this.heldPrompts.clear();
     for (const q of this.streams) q.scratch?.release();
     this.streams.length = 0;
   }
@@ -338,6 +356,9 @@ export class DecodeSession {
 
   /** A stopped sample: free its cache; complete its request when it was the last one running. */
   private finish(q: Stream): void {
+    if (q.holds !== undefined && this.heldPrompts.get(q.holds)?.holder === q) {
+      this.heldPrompts.delete(q.holds);
+    }
     q.scratch?.release();
     q.scratch = null;
     q.cache = null;
@@ -360,8 +381,10 @@ function promptKey(req: SampleRequest): string {
 
 /** A prefilled prompt: its KV cache, its last row's logits and the prompt logprobs asked for. */
 interface PromptState {
-  /** Holds `prefix`; passed on to the sample that takes the prefix over. */
-  scratch: Scratch;
+  /** Holds `prefix`; passed on to the sample that takes the prefix over (null when borrowed). */
+  scratch: Scratch | null;
+  /** The prefix belongs to a running sample: samples copy it, none takes it over. */
+  borrowed?: boolean;
   prefix: KvCache;
   lastRow: Float32Array;
   promptLogprobs?: Array<number | null>;
