@@ -10,7 +10,6 @@
  *
  * Run: npx tsx bench/client/run.ts   (writes bench/results/client.json)
  */
-import { mkdirSync, writeFileSync } from "node:fs";
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import { performance } from "node:perf_hooks";
@@ -26,6 +25,7 @@ import {
   encodeSampleResponse,
 } from "../../src/client/wire/proto.js";
 import { forwardBackwardJsonBody, sampleBody } from "../../src/client/wire/requests.js";
+import { writeBenchResults } from "../write-results.js";
 
 const DATUMS = 128;
 const TOKENS = 2048;
@@ -365,11 +365,7 @@ async function main() {
 
   console.table(rows);
   results.rows = rows;
-  results.node = process.versions.node;
-  results.date = new Date().toISOString();
-  mkdirSync("bench/results", { recursive: true });
-  writeFileSync("bench/results/client.json", `${JSON.stringify(results, null, 2)}\n`);
-  console.log("wrote bench/results/client.json");
+  writeBenchResults("client", results);
 }
 
 main().catch((err) => {
