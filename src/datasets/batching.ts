@@ -10,6 +10,16 @@ function checkBatchSize(batchSize: number): void {
   }
 }
 
+/** Throw a typed error unless `index` is a batch index of a dataset of `length` batches. */
+export function checkBatchIndex(index: number, length: number): void {
+  if (!Number.isInteger(index) || index < 0 || index >= length) {
+    throw new TinkerValidationError(
+      `batch index ${index} is out of range: this dataset has ${length} batches`,
+      "index",
+    );
+  }
+}
+
 /**
  * Number of batches of `batchSize` in `n` rows. With `dropLast` (the cookbook's supervised rule,
  * `n // batchSize`) a final partial batch is dropped; without it (the RL datasets' rule,
@@ -85,12 +95,7 @@ export class ShuffledBatches<T> {
 
   /** Row indices (into `items`) of batch `index` of the current epoch. */
   batchIndices(index: number): number[] {
-    if (!Number.isInteger(index) || index < 0 || index >= this.length) {
-      throw new TinkerValidationError(
-        `batch index ${index} is out of range: this dataset has ${this.length} batches`,
-        "index",
-      );
-    }
+    checkBatchIndex(index, this.length);
     const start = index * this.batchSize;
     return this.order.slice(start, Math.min(start + this.batchSize, this.items.length));
   }

@@ -1,4 +1,4 @@
-import { TinkerValidationError } from "../client/errors.js";
+import { checkBatchIndex } from "../datasets/batching.js";
 import { deriveSeed, Prng } from "../datasets/prng.js";
 import type { Message, Renderer } from "../renderers/types.js";
 import {
@@ -93,12 +93,7 @@ export class ArithmeticDataset implements RLDataset {
 
   /** `batchSize` groups of `groupSize` envs on the problems of batch `index`. */
   getBatch(index: number): EnvGroupBuilder[] {
-    if (!Number.isInteger(index) || index < 0 || index >= this.length) {
-      throw new TinkerValidationError(
-        `batch index ${index} is out of range: this dataset has ${this.length} batches`,
-        "index",
-      );
-    }
+    checkBatchIndex(index, this.length);
     const { renderer, groupSize, includeFewshot } = this.options;
     const envOptions: ProblemEnvOptions = {
       ...(includeFewshot === false ? {} : { convoPrefix: ArithmeticEnv.standardFewshotPrefix() }),

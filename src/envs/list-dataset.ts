@@ -1,5 +1,4 @@
-import { TinkerValidationError } from "../client/errors.js";
-import { numBatches } from "../datasets/batching.js";
+import { checkBatchIndex, numBatches } from "../datasets/batching.js";
 import { seededShuffle } from "../datasets/prng.js";
 import type { EnvGroupBuilder, RLDataset } from "./types.js";
 
@@ -37,12 +36,7 @@ export class ListRLDataset<T> implements RLDataset {
 
   /** The env groups of the rows of batch `index`. */
   getBatch(index: number): EnvGroupBuilder[] {
-    if (!Number.isInteger(index) || index < 0 || index >= this.length) {
-      throw new TinkerValidationError(
-        `batch index ${index} is out of range: this dataset has ${this.length} batches`,
-        "index",
-      );
-    }
+    checkBatchIndex(index, this.length);
     const start = index * this.batchSize;
     const end = Math.min(start + this.batchSize, this.rows.length);
     const out: EnvGroupBuilder[] = [];
