@@ -1,21 +1,23 @@
-import { mkdir, readFile } from "node:fs/promises";
+import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { TinkerValidationError } from "../../../client/errors.js";
-import { writeJsonAtomic } from "../../fs/atomic.js";
 import type { ResolvedLoraConfig } from "../api.js";
+import { ATTENTION_PROJECTIONS, MLP_PROJECTIONS } from "../io/hf-folder.js";
+import { PEFT_CONFIG_FILE, PEFT_WEIGHTS_FILE, writePeftAdapter } from "../io/peft.js";
 import { readSafetensors, readSafetensorsHeader, writeSafetensors } from "../io/safetensors.js";
-import { ATTN_MODULES, LORA_ALPHA, type LoraAdapter, MLP_MODULES } from "../model/lora.js";
+import { LORA_ALPHA, type LoraAdapter } from "../model/lora.js";
 import type { NamedTensor } from "../model/weights.js";
 
-export const ADAPTER_WEIGHTS_FILE = "adapter_model.safetensors";
-export const ADAPTER_CONFIG_FILE = "adapter_config.json";
+export const ADAPTER_WEIGHTS_FILE = PEFT_WEIGHTS_FILE;
+export const ADAPTER_CONFIG_FILE = PEFT_CONFIG_FILE;
 export const OPTIMIZER_FILE = "optimizer.safetensors";
 
 /**
  * Write `adapter` into `dir` as a PEFT LoRA folder (`adapter_model.safetensors` +
  * `adapter_config.json`), plus `optimizer.safetensors` (AdamW moments, step in the metadata) when
  * `optimizer` is set. The engine's own facts (base model, seed, train flags) ride in the
- * safetensors metadata, which PEFT ignores. Each file is written atomically.
+ * safetensors metadata, which PEFT ignores. Each file is written atomically (see
+ * {@link writePeftAdapter}).
  */
 export async function writeAdapterFolder(
   dir: string,
@@ -23,37 +25,25 @@ export async function writeAdapterFolder(
   baseModel: string,
   optimizer: boolean,
 ): Promise<void> {
-  await mkdir(dir, { recursive: true });
   const lora = adapter.lora;
-  const meta: Record<string, string> = {
-    format: "pt",
-    base_model: baseModel,
-    lora_rank: String(lora.rank),
-    lora_seed: String(lora.seed),
-    train_attn: String(lora.trainAttn),
-    train_mlp: String(lora.trainMlp),
-    train_unembed: String(lora.trainUnembed),
-  };
-  await writeSafetensors(join(dir, ADAPTER_WEIGHTS_FILE), adapter.exportWeights(), meta);
-  const targets = [
-    ...(lora.trainAttn ? ATTN_MODULES : []),
-    ...(lora.trainMlp ? MLP_MODULES : []),
-    ...(lora.trainUnembed ? ["lm_head"] : []),
-  ];
-  await writeJsonAtomic(join(dir, ADAPTER_CONFIG_FILE), {
-    peft_type: "LORA",
-    task_type: "CAUSAL_LM",
-    base_model_name_or_path: baseModel,
-    r: lora.rank,
-    lora_alpha: LORA_ALPHA,
-    lora_dropout: 0,
-    bias: "none",
-    target_modules: targets,
-    fan_in_fan_out: false,
-    inference_mode: true,
-    use_rslora: false,
-    use_dora: false,
-    modules_to_save: null,
+  await writePeftAdapter(dir, {
+    baseModelName: baseModel,
+    rank: lora.rank,
+    alpha: LORA_ALPHA,
+    targetModules: [
+      ...(lora.trainAttn ? ATTENTION_PROJECTIONS : []),
+      ...(lora.trainMlp ? MLP_PROJECTIONS : []),
+      ...(lora.trainUnembed ? (["lm_head"] as const) : []),
+    ],
+    tensors: adapter.exportWeights(),
+    metadata: {
+      base_model: baseModel,
+      lora_rank: String(lora.rank),
+      lora_seed: String(lora.seed),
+      train_attn: String(lora.trainAttn),
+      train_mlp: String(lora.trainMlp),
+      train_unembed: String(lora.trainUnembed),
+    },
   });
   if (optimizer) {
     const { tensors, step } = adapter.exportOptimizer();
