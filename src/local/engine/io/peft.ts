@@ -3,7 +3,12 @@ import { join } from "node:path";
 import { writeJsonAtomic } from "../../fs/atomic.js";
 import type { ModelConfig } from "../model/config.js";
 import { ModelFileError } from "./errors.js";
-import { type LayerProjection, MLP_PROJECTIONS, projectionShape } from "./hf-folder.js";
+import {
+  ATTENTION_PROJECTIONS,
+  type LayerProjection,
+  MLP_PROJECTIONS,
+  projectionShape,
+} from "./hf-folder.js";
 import {
   type FloatDtype,
   type LoadedTensor,
@@ -16,15 +21,7 @@ import {
 /** Modules a LoRA adapter can target: the seven layer projections and the unembedding. */
 export type PeftTargetModule = LayerProjection | "lm_head";
 
-const LAYER_MODULES: readonly string[] = [
-  "q_proj",
-  "k_proj",
-  "v_proj",
-  "o_proj",
-  "gate_proj",
-  "up_proj",
-  "down_proj",
-];
+const LAYER_MODULES: readonly string[] = [...ATTENTION_PROJECTIONS, ...MLP_PROJECTIONS];
 
 /** File names of a PEFT adapter folder. */
 export const PEFT_CONFIG_FILE = "adapter_config.json";
