@@ -1,5 +1,5 @@
 import { randomBytes } from "node:crypto";
-import { constants as fsConstants } from "node:fs";
+import { type Dirent, constants as fsConstants } from "node:fs";
 import { mkdir, open, readdir, rename, rm, stat } from "node:fs/promises";
 import { homedir } from "node:os";
 import { basename, dirname, join } from "node:path";
@@ -118,6 +118,21 @@ export async function fsyncTree(dir: string): Promise<void> {
   await fsyncDir(dir);
 }
 
+/** The entries of `dir`, or none when it does not exist. */
+export function readdirIfExists(dir: string): Promise<string[]>;
+export function readdirIfExists(dir: string, opts: { withFileTypes: true }): Promise<Dirent[]>;
+export async function readdirIfExists(
+  dir: string,
+  opts?: { withFileTypes: true },
+): Promise<string[] | Dirent[]> {
+  try {
+    return opts ? await readdir(dir, opts) : await readdir(dir);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === "ENOENT") return [];
+    throw err;
+  }
+}
+
 async function exists(path: string): Promise<boolean> {
   try {
     await stat(path);
@@ -150,13 +165,7 @@ export async function recoverAtomicDirsIn(
   parent: string,
   opts: { staleMs?: number } = {},
 ): Promise<string[]> {
-  let names: string[];
-  try {
-    names = await readdir(parent);
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === "ENOENT") return [];
-    throw err;
-  }
+  const names = await readdirIfExists(parent);
   const restored: string[] = [];
   const finals = new Set<string>();
   const staleBefore = Date.now() - (opts.staleMs ?? 3_600_000);
@@ -184,14 +193,7 @@ export async function recoverAtomicDirsIn(
 export async function recoverAtomicDir(finalDir: string): Promise<boolean> {
   const parent = dirname(finalDir);
   const prefix = `.${basename(finalDir)}.${BACKUP_TAG}-`;
-  let names: string[];
-  try {
-    names = await readdir(parent);
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === "ENOENT") return false;
-    throw err;
-  }
-  const backups = names.filter((n) => n.startsWith(prefix));
+  const backups = (await readdirIfExists(parent)).filter((n) => n.startsWith(prefix));
   if (backups.length === 0) return false;
   let restored = false;
   if (!(await exists(finalDir))) {

@@ -1,7 +1,12 @@
 import { mkdir, readdir, readFile, rm, stat } from "node:fs/promises";
 import { join } from "node:path";
 import type { ResolvedLoraConfig } from "../engine/api.js";
-import { recoverAtomicDirsIn, writeDirAtomic, writeJsonAtomic } from "../fs/atomic.js";
+import {
+  readdirIfExists,
+  recoverAtomicDirsIn,
+  writeDirAtomic,
+  writeJsonAtomic,
+} from "../fs/atomic.js";
 import { type CheckpointKind, checkpointType, dirNameToId, idToDirName } from "./names.js";
 
 /** A client session (`create_session`). */
@@ -268,13 +273,8 @@ export function toCheckpointJson(c: CheckpointRecord): Record<string, unknown> {
 }
 
 async function listDirs(dir: string): Promise<string[]> {
-  try {
-    const entries = await readdir(dir, { withFileTypes: true });
-    return entries.filter((e) => e.isDirectory() && !e.name.startsWith(".")).map((e) => e.name);
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === "ENOENT") return [];
-    throw err;
-  }
+  const entries = await readdirIfExists(dir, { withFileTypes: true });
+  return entries.filter((e) => e.isDirectory() && !e.name.startsWith(".")).map((e) => e.name);
 }
 
 async function readJson<T>(path: string): Promise<T | undefined> {
@@ -286,15 +286,8 @@ async function readJson<T>(path: string): Promise<T | undefined> {
 }
 
 async function readJsonDir<T>(dir: string): Promise<T[]> {
-  let names: string[];
-  try {
-    names = await readdir(dir);
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === "ENOENT") return [];
-    throw err;
-  }
   const out: T[] = [];
-  for (const n of names) {
+  for (const n of await readdirIfExists(dir)) {
     if (n.startsWith(".") || !n.endsWith(".json")) continue;
     const v = await readJson<T>(join(dir, n));
     if (v) out.push(v);
