@@ -12,6 +12,7 @@ import {
   readSafetensors,
   writeSafetensors,
 } from "../../src/local/engine/io/index.js";
+import { writeBenchResults } from "../write-results.js";
 
 function arg(name: string, fallback: number): number {
   const i = process.argv.indexOf(`--${name}`);
@@ -106,11 +107,7 @@ try {
   console.log(
     "baselines: fs.readFile of the same file; fs.writeFile (no fsync, no rename) of the F32 bytes",
   );
-  await mkdir(join(import.meta.dirname, "..", "results"), { recursive: true });
-  await writeFile(
-    join(import.meta.dirname, "..", "results", "io.json"),
-    `${JSON.stringify({ date: new Date().toISOString(), node: process.version, mb: MB, reps: REPS, f32Bytes, bf16Bytes, rows }, null, 2)}\n`,
-  );
+  writeBenchResults("io", { mb: MB, reps: REPS, f32Bytes, bf16Bytes, rows });
 } finally {
   await rm(dir, { recursive: true, force: true });
 }
