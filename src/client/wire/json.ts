@@ -198,23 +198,22 @@ export function loraConfigToJson(c: LoraConfig): LoraConfigJson {
   };
 }
 
-/** `SampleResponse` -> the JSON form (server side, for JSON-only clients). */
+/**
+ * `SampleResponse` -> the JSON form (server side, for JSON-only clients). The result shares the
+ * response's arrays (it is serialized at once; copying every token list would be wasted work).
+ */
 export function sampleResponseToJson(r: SampleResponse): SampleResponseJson {
   const out: SampleResponseJson = {
     sequences: r.sequences.map((s) => {
-      const seq: SampledSequenceJson = { stop_reason: s.stopReason, tokens: [...s.tokens] };
-      if (s.logprobs) seq.logprobs = [...s.logprobs];
+      const seq: SampledSequenceJson = { stop_reason: s.stopReason, tokens: s.tokens };
+      if (s.logprobs) seq.logprobs = s.logprobs;
       return seq;
     }),
     type: "sample",
     prompt_cache_hit_tokens: r.promptCacheHitTokens,
   };
-  if (r.promptLogprobs) out.prompt_logprobs = [...r.promptLogprobs];
-  if (r.topkPromptLogprobs) {
-    out.topk_prompt_logprobs = r.topkPromptLogprobs.map((row) =>
-      row ? row.map(([t, lp]) => [t, lp] as [number, number]) : null,
-    );
-  }
+  if (r.promptLogprobs) out.prompt_logprobs = r.promptLogprobs;
+  if (r.topkPromptLogprobs) out.topk_prompt_logprobs = r.topkPromptLogprobs;
   return out;
 }
 
