@@ -15,6 +15,8 @@ export interface WireError {
   name: string;
   message: string;
   field?: string;
+  /** Set when the error is a TinkerValidationError (or a subclass): the caller's to fix. */
+  validation?: true;
   stack?: string;
 }
 
@@ -63,10 +65,12 @@ export function fromWireOutput(w: WireForwardBackwardOutput): ForwardBackwardOut
 
 export function toWireError(err: unknown): WireError {
   if (err instanceof Error) {
-    const field = err instanceof TinkerValidationError ? err.field : undefined;
+    const validation = err instanceof TinkerValidationError;
+    const field = validation ? err.field : undefined;
     return {
       name: err.name,
       message: err.message,
+      ...(validation ? { validation } : {}),
       ...(field !== undefined ? { field } : {}),
       ...(err.stack ? { stack: err.stack } : {}),
     };
@@ -74,14 +78,17 @@ export function toWireError(err: unknown): WireError {
   return { name: "Error", message: String(err) };
 }
 
-/** Rebuild a typed error on the main thread (validation errors keep their class and field). */
+/**
+ * Rebuild a typed error on the main thread: validation errors of any subclass (ModelFileError,
+ * ModelNotAvailableError, ...) come back as TinkerValidationError with their field and name, other
+ * named errors as TinkerError with their name.
+ */
 export function fromWireError(e: WireError): Error {
-  if (e.name === "TinkerValidationError" || e.name === "ModelFileError")
-    return new TinkerValidationError(e.message, e.field);
-  if (e.name.endsWith("Error") && e.name !== "Error") {
-    const err = new TinkerError(e.message);
-    err.name = e.name;
-    return err;
-  }
-  return new Error(e.message);
+  const named = e.name.endsWith("Error") && e.name !== "Error";
+  if (!e.validation && !named) return new Error(e.message);
+  const err = e.validation
+    ? new TinkerValidationError(e.message, e.field)
+    : new TinkerError(e.message);
+  err.name = e.name;
+  return err;
 }
