@@ -4,15 +4,9 @@ import { ServiceClient } from "../../src/client/service-client.js";
 import { makeDatum } from "../../src/client/types/datum.js";
 import { decodeForwardBackwardRequest } from "../../src/client/wire/proto.js";
 import { bodyJson } from "./helpers/fault-server.js";
-import { MockTinker, tokenLogprob } from "./helpers/mock-tinker.js";
+import { clientFor, FAST_TIMINGS, MockTinker, tokenLogprob } from "./helpers/mock-tinker.js";
 
-const FAST = {
-  httpBackoffBaseMs: 1,
-  httpBackoffCapMs: 5,
-  backoffBaseMs: 5,
-  maxBackoffMs: 20,
-  archiveRetryMs: 20,
-};
+const FAST = { ...FAST_TIMINGS, archiveRetryMs: 20 };
 
 /** A smooth non-linear loss with an analytic gradient: L = sum(lp^2) / 2 + sum(exp(lp)). */
 function loss(lps: Float32Array[]): number {
@@ -26,12 +20,7 @@ describe("forwardBackwardCustom", () => {
   let service: ServiceClient;
   beforeEach(async () => {
     mock = await MockTinker.start();
-    service = new ServiceClient({
-      apiKey: "tml-k",
-      baseUrl: mock.url,
-      logLevel: "off",
-      timings: FAST,
-    });
+    service = clientFor(mock, { timings: FAST });
   });
   afterEach(async () => {
     await service.close();
@@ -145,12 +134,7 @@ describe("RestClient", () => {
   let service: ServiceClient;
   beforeEach(async () => {
     mock = await MockTinker.start();
-    service = new ServiceClient({
-      apiKey: "tml-k",
-      baseUrl: mock.url,
-      logLevel: "off",
-      timings: FAST,
-    });
+    service = clientFor(mock, { timings: FAST });
   });
   afterEach(async () => {
     await service.close();
@@ -274,13 +258,9 @@ describe("RestClient", () => {
     expect(bodyJson(mock.server.requestsTo("PUT /api/v1/sessions/a/project")[0]!)).toEqual({
       project_id: "p",
     });
-    service = new ServiceClient({
-      apiKey: "tml-k",
-      baseUrl: mock.url,
-      logLevel: "off",
-      timings: { ...FAST, tracePollMs: 10 },
-    });
-    expect(await service.createRestClient().exportSessionTrace("a")).toBe("https://t");
+    const traced = clientFor(mock, { timings: { ...FAST, tracePollMs: 10 } });
+    expect(await traced.createRestClient().exportSessionTrace("a")).toBe("https://t");
+    await traced.close();
     expect((await rest.getSampler("s:sample:0")).baseModel).toBe("Qwen/Qwen3-8B");
     const wi = await rest.getWeightsInfoByTinkerPath("tinker://r/weights/x");
     expect(wi).toMatchObject({ baseModel: "Qwen/Qwen3-8B", isLora: true, loraRank: 16 });
