@@ -63,16 +63,18 @@ export function rightShiftedInputAndTargets(modelInput: ModelInput): {
       "modelInput",
     );
   }
-  const all = new Int32Array(modelInput.length);
-  let at = 0;
+  // Token `p` of the sequence is target `p - 1`; the first token is no target.
+  const targets = new Int32Array(modelInput.length - 1);
+  let at = -1;
   for (const c of chunks) {
-    const n = chunkLength(c);
-    if (c.type === "encoded_text") all.set(c.tokens, at);
-    at += n; // non-text positions stay 0
+    if (c.type === "encoded_text") {
+      targets.set(at < 0 ? c.tokens.subarray(-at) : c.tokens, Math.max(at, 0));
+    }
+    at += chunkLength(c); // non-text positions stay 0
   }
   const inputChunks = chunks.slice(0, -1);
   if (last.tokens.length > 1) inputChunks.push(encodedText(last.tokens.subarray(0, -1)));
-  return { input: new ModelInput(inputChunks), targets: all.slice(1) };
+  return { input: new ModelInput(inputChunks), targets };
 }
 
 /**
@@ -98,12 +100,13 @@ export function datumFromModelInputWeights(
       "reduction",
     );
   }
-  let chunks =
-    maxLength === undefined ? [...modelInput.chunks] : truncate(modelInput.chunks, maxLength);
-  chunks = chunks.filter((c) => c.type !== "encoded_text" || c.tokens.length > 0);
+  const chunks = (
+    maxLength === undefined ? modelInput.chunks : truncate(modelInput.chunks, maxLength)
+  ).filter((c) => c.type !== "encoded_text" || c.tokens.length > 0);
   while (chunks.length > 0 && chunks[chunks.length - 1]!.type !== "encoded_text") chunks.pop();
   const { input, targets } = rightShiftedInputAndTargets(new ModelInput(chunks));
-  const w = Float32Array.from({ length: targets.length }, (_, i) => weights[i + 1]!);
+  const w = new Float32Array(targets.length);
+  for (let i = 0; i < w.length; i++) w[i] = weights[i + 1]!;
   if (reduction === "mean") {
     let sum = 0;
     for (const x of w) sum += x;
