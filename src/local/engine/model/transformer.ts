@@ -607,6 +607,35 @@ export class Transformer {
   }
 
   /**
+   * Calls `visit(row, i)` with the logits of rows `from`..`rows`-1 of final-normed `xf`, computed a
+   * block at a time (`headBlockRows`) so no [rows, vocab] matrix exists. `row` is a view that the
+   * next block overwrites: copy what must outlive the call.
+   */
+  forEachLogitsRow(
+    xf: Float32Array,
+    rows: number,
+    adapter: LoraAdapter | null,
+    from: number,
+    visit: (row: Float32Array, i: number) => void,
+  ): void {
+    const V = this.config.vocabSize;
+    const d = this.config.hiddenSize;
+    const blockRows = headBlockRows(V, rows - from);
+    const s = this.scratch();
+    try {
+      const logits = s.alloc(blockRows * V);
+      const h = adapter?.lmHead ? s.alloc(blockRows * adapter.lora.rank) : undefined;
+      for (let r0 = from; r0 < rows; r0 += blockRows) {
+        const nb = Math.min(blockRows, rows - r0);
+        this.logits(xf.subarray(r0 * d, (r0 + nb) * d), nb, adapter, logits.subarray(0, nb * V), h);
+        for (let j = 0; j < nb; j++) visit(logits.subarray(j * V, (j + 1) * V), r0 + j);
+      }
+    } finally {
+      s.release();
+    }
+  }
+
+  /**
    * Backward of `logits` for one block: dxf = dlogits W (+ LoRA), lm_head LoRA gradients accumulated.
    * `h` is the block's `xf A^T` from `logits`; `g` is scratch of rows * rank.
    */

@@ -3,14 +3,7 @@ import type { SampleResponse, StopReason } from "../../../client/types/outputs.j
 import type { SamplingParams } from "../../../client/types/params.js";
 import type { LoraAdapter } from "../model/lora.js";
 import { randomSeed, SeededRng } from "../model/prng.js";
-import {
-  type ForwardState,
-  headBlockRows,
-  type KvCache,
-  type Scratch,
-  type SeqSpan,
-  type Transformer,
-} from "../model/transformer.js";
+import type { ForwardState, KvCache, Scratch, SeqSpan, Transformer } from "../model/transformer.js";
 import { rowLogSumExp, type TokenChoiceParams, TokenChooser, topKIndices } from "./choose-token.js";
 
 /** Turns token ids back into text, for stop strings. */
@@ -288,43 +281,23 @@ export class DecodeSession {
     const { model, adapter } = this;
     const live = this.streams;
     if (live.length === 0) return;
-    const V = model.config.vocabSize;
-    const d = model.config.hiddenSize;
-    const blockRows = headBlockRows(V, live.length);
-    const s = model.scratch();
-    try {
-      const logits = s.alloc(blockRows * V);
-      const hLm = adapter?.lmHead ? s.alloc(blockRows * adapter.lora.rank) : undefined;
-      model.rowInvariant(() => {
-        const tokens = Int32Array.from(live, (q) => q.tokens.at(-1)!);
-        const spans: SeqSpan[] = live.map((q, j) => ({
-          start: j,
-          len: 1,
-          cache: q.cache!,
-          cacheOffset: q.owner.req.prompt.length + q.tokens.length - 1,
-        }));
-        const st = model.forward(tokens, spans, adapter, false);
-        try {
-          for (let r0 = 0; r0 < live.length; r0 += blockRows) {
-            const nb = Math.min(blockRows, live.length - r0);
-            model.logits(
-              st.xf.subarray(r0 * d, (r0 + nb) * d),
-              nb,
-              adapter,
-              logits.subarray(0, nb * V),
-              hLm,
-            );
-            for (let j = 0; j < nb; j++) {
-              this.accept(live[r0 + j]!, logits.subarray(j * V, (j + 1) * V));
-            }
-          }
-        } finally {
-          st.scratch.release();
-        }
-      });
-    } finally {
-      s.release();
-    }
+    model.rowInvariant(() => {
+      const tokens = Int32Array.from(live, (q) => q.tokens.at(-1)!);
+      const spans: SeqSpan[] = live.map((q, j) => ({
+        start: j,
+        len: 1,
+        cache: q.cache!,
+        cacheOffset: q.owner.req.prompt.length + q.tokens.length - 1,
+      }));
+      const st = model.forward(tokens, spans, adapter, false);
+      try {
+        model.forEachLogitsRow(st.xf, live.length, adapter, 0, (row, i) =>
+          this.accept(live[i]!, row),
+        );
+      } finally {
+        st.scratch.release();
+      }
+    });
     const stopped = live.filter((q) => q.stop !== null);
     if (stopped.length === 0) return;
     const running = live.filter((q) => q.stop === null);
@@ -399,8 +372,7 @@ function prefill(
   req: SampleRequest,
   maxTokens: number,
 ): PromptState {
-  const c = model.config;
-  const V = c.vocabSize;
+  const _c = model.config;
   const T = req.prompt.length;
   const scratch = model.scratch();
   const prefix = model.allocCache(T + maxTokens, scratch);
@@ -416,45 +388,26 @@ function prefill(
     scratch.release();
     throw err;
   }
-  const blocks = model.scratch();
   try {
-    const rank = adapter?.lora.rank ?? 0;
-    const blockRows = headBlockRows(V, T);
-    const logits = blocks.alloc(blockRows * V);
-    const hLm = adapter?.lmHead ? blocks.alloc(blockRows * rank) : undefined;
-    const d = c.hiddenSize;
     const wantPrompt = req.promptLogprobs || req.topkPromptLogprobs > 0;
     const promptLp: Array<number | null> = [null];
     const promptTopk: Array<Array<[number, number]> | null> = [null];
     // Rows 0..T-2 predict prompt tokens 1..T-1; row T-1 predicts the first sampled token.
-    const firstRows = wantPrompt ? 0 : T - 1;
     let lastRow: Float32Array | null = null;
-    for (let r0 = firstRows; r0 < T; r0 += blockRows) {
-      const nb = Math.min(blockRows, T - r0);
-      model.logits(
-        pre.xf.subarray(r0 * d, (r0 + nb) * d),
-        nb,
-        adapter,
-        logits.subarray(0, nb * V),
-        hLm,
-      );
-      for (let j = 0; j < nb; j++) {
-        const row = logits.subarray(j * V, (j + 1) * V);
-        const pos = r0 + j;
-        if (pos === T - 1) {
-          lastRow = row.slice();
-          continue;
-        }
-        const lse = rowLogSumExp(row);
-        if (req.promptLogprobs) promptLp.push(row[req.prompt[pos + 1]!]! - lse);
-        if (req.topkPromptLogprobs > 0) {
-          const top = Array.from(topKIndices(row, req.topkPromptLogprobs))
-            .map((t): [number, number] => [t, row[t]! - lse])
-            .sort((a, b) => b[1] - a[1] || a[0] - b[0]);
-          promptTopk.push(top);
-        }
+    model.forEachLogitsRow(pre.xf, T, adapter, wantPrompt ? 0 : T - 1, (row, pos) => {
+      if (pos === T - 1) {
+        lastRow = row.slice();
+        return;
       }
-    }
+      const lse = rowLogSumExp(row);
+      if (req.promptLogprobs) promptLp.push(row[req.prompt[pos + 1]!]! - lse);
+      if (req.topkPromptLogprobs > 0) {
+        const top = Array.from(topKIndices(row, req.topkPromptLogprobs))
+          .map((t): [number, number] => [t, row[t]! - lse])
+          .sort((a, b) => b[1] - a[1] || a[0] - b[0]);
+        promptTopk.push(top);
+      }
+    });
     return {
       scratch,
       prefix,
@@ -464,7 +417,6 @@ function prefill(
       samples: 0,
     };
   } finally {
-    blocks.release();
     pre.scratch.release();
   }
 }
