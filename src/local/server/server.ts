@@ -309,16 +309,9 @@ function checkApiKey(req: IncomingMessage, expected: Buffer): void {
 
 /** Removes scratch dirs left by server processes that no longer run. */
 async function removeStaleScratch(tmpRoot: string): Promise<void> {
-  let names: string[];
-  try {
-    names = await readdir(tmpRoot);
-  } catch {
-    return;
-  }
-  for (const name of names) {
+  for (const name of await readdir(tmpRoot).catch(() => [] as string[])) {
     const pid = Number(name.split("-")[0]);
-    if (Number.isInteger(pid) && pid > 0 && pid !== process.pid && processAlive(pid)) continue;
-    if (pid === process.pid) continue;
+    if (pid === process.pid || (Number.isInteger(pid) && pid > 0 && processAlive(pid))) continue;
     await rm(join(tmpRoot, name), { recursive: true, force: true });
   }
 }
