@@ -3,17 +3,10 @@
  * lives there; this file only adapts names and adds the small response checks the runtime needs.
  */
 import { APIResponseValidationError } from "../errors.js";
-import {
-  CLIENT_CONFIG_DEFAULTS,
-  type ClientConfig,
-  clientConfigSchema,
-  parseResponse,
-} from "../wire/responses.js";
+import { type ClientConfig, clientConfigSchema, parseResponse } from "../wire/responses.js";
 
 /** Server feature flags from `POST /api/v1/client/config`, every one defaulted. */
 export type ServerFlags = ClientConfig;
-
-export const DEFAULT_SERVER_FLAGS: Readonly<ServerFlags> = CLIENT_CONFIG_DEFAULTS;
 
 /** Parse `client/config`; unknown fields are ignored, bad types name the field. */
 export function parseServerFlags(value: unknown): ServerFlags {
