@@ -243,8 +243,8 @@ export abstract class BaseRenderer implements Renderer {
     const mode = options.trainOnWhat ?? TrainOnWhat.LAST_ASSISTANT_MESSAGE;
     this.validate(messages, "buildSupervisedExample");
     checkTrainOnWhat(messages, mode);
-    const chunks: ModelInputChunk[] = [];
-    const weights: number[] = [];
+    const chunks: EncodedTextChunk[] = [];
+    const chunkWeights: number[] = [];
     const push = (c: ModelInputChunk, w: number): void => {
       if (c.type !== "encoded_text") {
         throw new TinkerValidationError(
@@ -254,7 +254,7 @@ export abstract class BaseRenderer implements Renderer {
       }
       if (c.tokens.length === 0) return;
       chunks.push(c);
-      for (let k = 0; k < c.tokens.length; k++) weights.push(w);
+      chunkWeights.push(w);
     };
     const bos = this.bosTokens();
     if (bos.length > 0) push(encodedText(bos), 0);
@@ -267,7 +267,13 @@ export abstract class BaseRenderer implements Renderer {
       if (ctx.isLast && r.stopOverlap !== undefined) push(r.stopOverlap, outputWeight);
     });
     const modelInput = new ModelInput(chunks);
-    const w = Float32Array.from(weights);
+    const w = new Float32Array(modelInput.length);
+    let at = 0;
+    chunks.forEach((c, k) => {
+      const end = at + c.tokens.length;
+      w.fill(chunkWeights[k]!, at, end);
+      at = end;
+    });
     if (mode === TrainOnWhat.LAST_ASSISTANT_MESSAGE || mode === TrainOnWhat.LAST_ASSISTANT_TURN) {
       this.zeroGenerationPromptWeights(messages, mode, modelInput, w);
     }
