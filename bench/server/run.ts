@@ -70,9 +70,13 @@ async function poll(base: string, requestId: string, accept = "application/x-pro
 
 /**
  * Runs `op` in `clients` concurrent loops for SECONDS (after a short warm-up); returns completed
- * ops per second.
+ * ops per second and the CPU microseconds of this process (client loops + server + engine threads)
+ * per op, which unlike the rate does not depend on how busy the rest of the machine is.
  */
-async function throughput(clients: number, op: (client: number) => Promise<void>): Promise<number> {
+async function throughput(
+  clients: number,
+  op: (client: number) => Promise<void>,
+): Promise<{ perSec: number; cpuUsPerOp: number }> {
   const warm = performance.now() + Math.min(500, SECONDS * 250);
   await Promise.all(
     Array.from({ length: clients }, async (_, c) => {
@@ -92,14 +96,11 @@ async function throughput(clients: number, op: (client: number) => Promise<void>
     }),
   );
   const cpu = process.cpuUsage(cpu0);
-  // CPU time of this process (client loops + server + engine threads) per op: unlike the rate, it
-  // does not depend on how busy the rest of the machine is.
-  lastCpuUsPerOp = (cpu.user + cpu.system) / Math.max(1, done);
-  return done / ((performance.now() - t0) / 1000);
+  return {
+    perSec: done / ((performance.now() - t0) / 1000),
+    cpuUsPerOp: (cpu.user + cpu.system) / Math.max(1, done),
+  };
 }
-
-/** CPU microseconds per op of the last {@link throughput} run. */
-let lastCpuUsPerOp = 0;
 
 function median(xs: number[]): number {
   const s = [...xs].sort((a, b) => a - b);
@@ -152,32 +153,30 @@ async function main(): Promise<void> {
     const samplerId = String(sampler.sampling_session_id);
 
     // 1. small calls
-    const small: Record<string, Record<number, number>> = {
-      healthz: {},
-      session_heartbeat: {},
-      get_info: {},
-    };
-    const cpuUs: Record<string, Record<number, number>> = {
-      healthz: {},
-      session_heartbeat: {},
-      get_info: {},
-    };
-    for (const c of CONCURRENCY) {
-      small.healthz![c] = await throughput(c, async () => {
+    const smallOps: Record<string, () => Promise<void>> = {
+      healthz: async () => {
         await call(`${base}/api/v1/healthz`, "GET");
-      });
-      cpuUs.healthz![c] = lastCpuUsPerOp;
-      small.session_heartbeat![c] = await throughput(c, async () => {
+      },
+      session_heartbeat: async () => {
         await call(`${base}/api/v1/session_heartbeat`, "POST", {
           session_id: sid,
           type: "session_heartbeat",
         });
-      });
-      cpuUs.session_heartbeat![c] = lastCpuUsPerOp;
-      small.get_info![c] = await throughput(c, async () => {
+      },
+      get_info: async () => {
         await call(`${base}/api/v1/get_info`, "POST", { model_id: modelId, type: "get_info" });
-      });
-      cpuUs.get_info![c] = lastCpuUsPerOp;
+      },
+    };
+    const perOp = (): Record<string, Record<number, number>> =>
+      Object.fromEntries(Object.keys(smallOps).map((name) => [name, {}]));
+    const small = perOp();
+    const cpuUs = perOp();
+    for (const c of CONCURRENCY) {
+      for (const [name, op] of Object.entries(smallOps)) {
+        const r = await throughput(c, op);
+        small[name]![c] = r.perSec;
+        cpuUs[name]![c] = r.cpuUsPerOp;
+      }
       tables.small!.push({
         clients: c,
         "healthz/s (baseline)": small.healthz![c]!.toFixed(0),
@@ -198,7 +197,7 @@ async function main(): Promise<void> {
     let seq = 0;
     const sampleRates: Record<number, { server: number; engine: number }> = {};
     for (const c of CONCURRENCY) {
-      const engineRate = await throughput(c, async () => {
+      const { perSec: engineRate } = await throughput(c, async () => {
         await engine.sample({
           baseModel: PRESET,
           prompt: prompt.toInt32Array(),
@@ -208,7 +207,7 @@ async function main(): Promise<void> {
           topkPromptLogprobs: 0,
         });
       });
-      const serverRate = await throughput(c, async () => {
+      const { perSec: serverRate } = await throughput(c, async () => {
         const sub = await call(`${base}/api/v1/asample`, "POST", {
           num_samples: 1,
           prompt: { chunks: [{ tokens: [104, 101, 108, 108, 111], type: "encoded_text" }] },
@@ -249,7 +248,7 @@ async function main(): Promise<void> {
       });
       const ceiling: Record<number, { futuresPerSec: number; cpuUsPerFuture: number }> = {};
       for (const c of CONCURRENCY) {
-        const rate = await throughput(c, async () => {
+        const { perSec: rate, cpuUsPerOp } = await throughput(c, async () => {
           const sub = await call(`${cb}/api/v1/asample`, "POST", {
             num_samples: 1,
             prompt: { chunks: [{ tokens: [104, 101, 108, 108, 111], type: "encoded_text" }] },
@@ -260,11 +259,11 @@ async function main(): Promise<void> {
           });
           await poll(cb, String(sub.request_id));
         });
-        ceiling[c] = { futuresPerSec: rate, cpuUsPerFuture: lastCpuUsPerOp };
+        ceiling[c] = { futuresPerSec: rate, cpuUsPerFuture: cpuUsPerOp };
         tables.sample![CONCURRENCY.indexOf(c)]!["server, instant engine (ceiling)"] =
           rate.toFixed(0);
         tables.sample![CONCURRENCY.indexOf(c)]!["CPU us/future (client+server)"] =
-          lastCpuUsPerOp.toFixed(0);
+          cpuUsPerOp.toFixed(0);
       }
       results.asampleServerCeiling = ceiling;
     } finally {
