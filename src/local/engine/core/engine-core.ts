@@ -24,7 +24,6 @@ import {
   DecodeSession,
   kvCacheBytes,
   type SampleRequest,
-  sampleBatch,
 } from "../sampling/sampler.js";
 import { adamWStep } from "../train/adamw.js";
 import type { EngineDatum } from "../train/datum.js";
@@ -300,43 +299,20 @@ export class EngineCore {
     };
   }
 
+  /** One sample request on its own (the request queue batches concurrent ones through `openSampling`). */
   async sample(req: EngineSampleRequest): Promise<SampleResponse> {
-    const [res] = await this.sampleMany([req]);
-    if (res instanceof Error) throw res;
-    return res!;
-  }
-
-  /**
-   * Several sample requests at once. Requests on the same base model and adapter decode together
-   * (`sampleBatch`), which gives each exactly what it would get alone; each slot of the result is
-   * that request's response or its error.
-   */
-  async sampleMany(reqs: readonly EngineSampleRequest[]): Promise<Array<SampleResponse | Error>> {
-    const results: Array<SampleResponse | Error> = new Array(reqs.length);
-    const groups = new Map<string, number[]>();
-    reqs.forEach((r, i) => {
-      const key = samplingKey(r);
-      const g = groups.get(key);
-      if (g) g.push(i);
-      else groups.set(key, [i]);
-    });
-    for (const idx of groups.values()) {
-      const first = reqs[idx[0]!]!;
-      try {
-        const wantsText = idx.some((i) => hasStopStrings(reqs[i]!.params.stop));
-        const { model, adapter, maxContextLength, decode } = await this.samplingTarget(
-          first,
-          wantsText,
-        );
-        const batch = idx.map((i) => toSampleRequest(reqs[i]!, maxContextLength, decode));
-        sampleBatch(model, adapter, batch).forEach((res, j) => {
-          results[idx[j]!] = res;
-        });
-      } catch (err) {
-        for (const i of idx) results[i] = err instanceof Error ? err : new Error(String(err));
-      }
+    const session = await this.openSampling(req);
+    try {
+      let result: SampleResponse | Error = new Error("sampling did not complete");
+      session.admit([req], (_, res) => {
+        result = res;
+      });
+      while (session.live) session.step();
+      if (result instanceof Error) throw result;
+      return result;
+    } finally {
+      session.dispose();
     }
-    return results;
   }
 
   /**
