@@ -19,6 +19,7 @@ export {
   createJsKernels,
   createKernels,
   type KernelsChoice,
+  type KernelsInfo,
 } from "./kernels/index.js";
 export type { AdamWParams, AttentionParams, GemmParams, Kernels } from "./kernels/types.js";
 export {

@@ -24,7 +24,7 @@ import {
 } from "./core/protocol.js";
 import { EngineRequestQueue } from "./core/request-queue.js";
 import { isPreset, listPresets } from "./io/presets.js";
-import { createKernels, type KernelsChoice } from "./kernels/index.js";
+import { createEngineKernels, type KernelsChoice, type KernelsInfo } from "./kernels/index.js";
 import type { NamedTensor } from "./model/weights.js";
 import { datumTransferList, toEngineDatum } from "./train/datum.js";
 import type { EngineWorkerData } from "./worker.js";
@@ -55,7 +55,7 @@ export interface AdapterState {
 /** The engine plus a few local-only extras. */
 export interface LocalEngineHandle extends LocalEngine {
   /** Which kernels run the math, and why the wasm ones were not used (if so). */
-  kernelsInfo(): Promise<{ kernels: string; threads: number; fallbackReason?: string }>;
+  kernelsInfo(): Promise<KernelsInfo>;
   /** Copy of an adapter's weights and AdamW state. */
   exportAdapterState(adapterId: string): Promise<AdapterState>;
 }
@@ -159,7 +159,7 @@ class WorkerClient implements LocalEngineHandle {
   }
 
   kernelsInfo() {
-    return this.call<{ kernels: string; threads: number; fallbackReason?: string }>("info", []);
+    return this.call<KernelsInfo>("info", []);
   }
   listBaseModels() {
     return this.call<BaseModelInfo[]>("listBaseModels", []);
@@ -223,25 +223,13 @@ async function inProcessEngine(
   threads: number | undefined,
   opts: EngineCoreOptions,
 ): Promise<LocalEngineHandle> {
-  let fallbackReason: string | undefined;
-  const k = await createKernels({
-    prefer: kernels,
-    ...(threads !== undefined ? { threads } : {}),
-    onFallback: (e) => {
-      fallbackReason = e instanceof Error ? e.message : String(e);
-    },
-  });
+  const { kernels: k, info } = await createEngineKernels(kernels, threads);
   const core = new EngineCore(k, opts);
   // One request at a time, in order, sample requests side by side batched: as on the worker.
   const queue = new EngineRequestQueue(core);
   const run = <T>(f: () => T | Promise<T>): Promise<T> => queue.run(f);
   return {
-    kernelsInfo: () =>
-      run(() => ({
-        kernels: k.name,
-        threads: k.threads,
-        ...(fallbackReason ? { fallbackReason } : {}),
-      })),
+    kernelsInfo: () => run(() => ({ ...info })),
     listBaseModels: () => run(() => core.listBaseModels()),
     getBaseModel: (name) => run(() => core.getBaseModel(name)),
     createAdapter: (id, base, lora) => run(() => core.createAdapter(id, base, lora)),

@@ -7,7 +7,7 @@ import {
   type WorkerResponse,
 } from "./core/protocol.js";
 import { EngineRequestQueue } from "./core/request-queue.js";
-import { createKernels, type KernelsChoice } from "./kernels/index.js";
+import { createEngineKernels, type KernelsChoice } from "./kernels/index.js";
 import type { EngineDatum } from "./train/datum.js";
 
 /** What `createLocalEngine` passes to the worker. */
@@ -26,14 +26,7 @@ async function main(): Promise<void> {
   const port = parentPort;
   if (!port) throw new Error("worker.ts must run as a worker thread");
   const data = workerData as EngineWorkerData;
-  let fallbackReason: string | undefined;
-  const kernels = await createKernels({
-    prefer: data.kernels,
-    ...(data.threads !== undefined ? { threads: data.threads } : {}),
-    onFallback: (err) => {
-      fallbackReason = err instanceof Error ? err.message : String(err);
-    },
-  });
+  const { kernels, info } = await createEngineKernels(data.kernels, data.threads);
   const core = new EngineCore(kernels, data.core);
   const queue = new EngineRequestQueue(core);
 
@@ -43,10 +36,7 @@ async function main(): Promise<void> {
     const a = req.args;
     switch (req.method) {
       case "info":
-        return {
-          result: { kernels: kernels.name, threads: kernels.threads, fallbackReason },
-          transfer: [],
-        };
+        return { result: info, transfer: [] };
       case "listBaseModels":
         return { result: await core.listBaseModels(), transfer: [] };
       case "getBaseModel":

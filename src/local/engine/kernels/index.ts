@@ -37,3 +37,27 @@ export async function createKernels(opts: CreateKernelsOptions = {}): Promise<Ke
     return createJsKernels();
   }
 }
+
+/** Which kernels run the math, and why the wasm ones were not used (if so). */
+export interface KernelsInfo {
+  kernels: string;
+  threads: number;
+  fallbackReason?: string;
+}
+
+/** {@link createKernels} for an engine: the kernels and the {@link KernelsInfo} it reports. */
+export async function createEngineKernels(
+  prefer: KernelsChoice,
+  threads: number | undefined,
+): Promise<{ kernels: Kernels; info: KernelsInfo }> {
+  let fallbackReason: string | undefined;
+  const kernels = await createKernels({
+    prefer,
+    ...(threads !== undefined ? { threads } : {}),
+    onFallback: (err) => {
+      fallbackReason = err instanceof Error ? err.message : String(err);
+    },
+  });
+  const info = { kernels: kernels.name, threads: kernels.threads };
+  return { kernels, info: fallbackReason ? { ...info, fallbackReason } : info };
+}
