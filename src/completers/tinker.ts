@@ -94,32 +94,26 @@ export interface MessageCompleterOptions extends CompleterSamplingOptions {
  * parses the result into an assistant message (content, thinking and tool calls).
  */
 export class TinkerMessageCompleter implements MessageCompleter {
-  readonly #client: SamplingClientLike;
+  readonly #tokens: TinkerTokenCompleter;
   readonly #renderer: Renderer;
-  readonly #options: MessageCompleterOptions;
+  readonly #stopCondition: StopCondition | undefined;
 
   constructor(
     samplingClient: SamplingClientLike,
     renderer: Renderer,
     options: MessageCompleterOptions,
   ) {
-    checkMaxTokens(options.maxTokens);
-    this.#client = samplingClient;
+    this.#tokens = new TinkerTokenCompleter(samplingClient, options);
     this.#renderer = renderer;
-    this.#options = { ...options };
+    this.#stopCondition = options.stopCondition;
   }
 
   /** The parsed message and how the sample ended (`malformed` when it was cut off). */
   async completeWithTermination(messages: readonly Message[]): Promise<ParsedResponse> {
     const prompt = this.#renderer.buildGenerationPrompt(messages);
-    const stop = this.#options.stopCondition ?? this.#renderer.getStopSequences();
-    const res = await this.#client.sample(
-      prompt,
-      1,
-      samplingParams(this.#options, stop, this.#options.maxTokens),
-    );
-    const seq = onlySequence(res);
-    return this.#renderer.parseResponse(seq.tokens);
+    const stop = this.#stopCondition ?? this.#renderer.getStopSequences();
+    const { tokens } = await this.#tokens.complete(prompt, stop);
+    return this.#renderer.parseResponse(tokens);
   }
 
   /** The next assistant message (content, thinking, tool calls) for `messages`. */
