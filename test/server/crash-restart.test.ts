@@ -76,13 +76,7 @@ describe.each(kinds)("SIGKILL and restart (%s engine)", (kind, model) => {
       const sid = String(
         (await a1.post("/api/v1/create_session", { tags: [], user_metadata: {} })).json.session_id,
       );
-      const created = await a1.run("/api/v1/create_model", {
-        session_id: sid,
-        model_seq_id: 0,
-        base_model: model,
-        lora_config: { rank: 4, seed: 7 },
-      });
-      const modelId = String(created.json.model_id);
+      const modelId = await a1.createModel(sid, 0, model, { rank: 4, seed: 7 });
       let seq = 1;
       for (let step = 0; step < 2; step++) {
         await a1.run("/api/v1/forward_backward", fb(modelId, seq++));

@@ -81,6 +81,23 @@ export class Raw {
     return this.result(String(sub.json.request_id), accept);
   }
 
+  /** `create_model`, waited for; resolves to the new model's id. */
+  async createModel(
+    sessionId: string,
+    modelSeqId: number,
+    baseModel: string,
+    loraConfig: { rank: number; seed?: number },
+  ): Promise<string> {
+    const r = await this.run("/api/v1/create_model", {
+      session_id: sessionId,
+      model_seq_id: modelSeqId,
+      base_model: baseModel,
+      lora_config: loraConfig,
+      type: "create_model",
+    });
+    return String(r.json.model_id);
+  }
+
   async healthy(): Promise<boolean> {
     const r = await this.get("/api/v1/healthz");
     return r.status === 200 && r.json.status === "ok";

@@ -78,14 +78,7 @@ describe("local server on the real engine (tiny-bytes)", () => {
   });
 
   it("trains over protobuf (plain and zstd): loss matches its formula and goes down", async () => {
-    const created = await api.run("/api/v1/create_model", {
-      session_id: sid,
-      model_seq_id: 0,
-      base_model: MODEL,
-      lora_config: { rank: 8, seed: 1 },
-      type: "create_model",
-    });
-    const modelId = String(created.json.model_id);
+    const modelId = await api.createModel(sid, 0, MODEL, { rank: 8, seed: 1 });
     const info = await api.post("/api/v1/get_info", { model_id: modelId, type: "get_info" });
     expect(info.json).toMatchObject({ model_id: modelId, lora_rank: 8, model_name: MODEL });
 
@@ -173,13 +166,7 @@ describe("local server on the real engine (tiny-bytes)", () => {
   });
 
   it("fails a future with category user, naming the field, when the engine rejects a datum", async () => {
-    const created = await api.run("/api/v1/create_model", {
-      session_id: sid,
-      model_seq_id: 5,
-      base_model: MODEL,
-      lora_config: { rank: 2, seed: 1 },
-    });
-    const modelId = String(created.json.model_id);
+    const modelId = await api.createModel(sid, 5, MODEL, { rank: 2, seed: 1 });
     const bad = await api.run("/api/v1/forward_backward", {
       forward_backward_input: {
         data: [
@@ -238,16 +225,7 @@ describe("local server on the real engine (tiny-bytes)", () => {
       const s1 = await startTestServer(t.dir, engine);
       const a1 = new Raw(s1.url);
       const sess = String((await a1.post("/api/v1/create_session", {})).json.session_id);
-      const modelId = String(
-        (
-          await a1.run("/api/v1/create_model", {
-            session_id: sess,
-            model_seq_id: 0,
-            base_model: MODEL,
-            lora_config: { rank: 4, seed: 3 },
-          })
-        ).json.model_id,
-      );
+      const modelId = await a1.createModel(sess, 0, MODEL, { rank: 4, seed: 3 });
       await protoFb(a1, modelId, 1, false);
       await a1.run("/api/v1/optim_step", {
         adam_params: { learning_rate: 0.02 },
@@ -280,16 +258,7 @@ describe("local server on the real engine (tiny-bytes)", () => {
           Array.from(before.lossFnOutputs[0]!.logprobs!.toDense()),
         );
         // legacy addressing: create_model, then load_state into it
-        const legacy = String(
-          (
-            await a2.run("/api/v1/create_model", {
-              session_id: sess2,
-              model_seq_id: 1,
-              base_model: MODEL,
-              lora_config: { rank: 4 },
-            })
-          ).json.model_id,
-        );
+        const legacy = await a2.createModel(sess2, 1, MODEL, { rank: 4 });
         const l2 = await a2.run("/api/v1/load_weights", {
           model_id: legacy,
           seq_id: 1,
