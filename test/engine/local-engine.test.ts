@@ -1,10 +1,11 @@
-import { mkdtemp, readdir, readFile, rm } from "node:fs/promises";
+import { mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { TinkerValidationError } from "../../src/client/errors.js";
 import { makeDatum } from "../../src/client/types/datum.js";
 import { ADAM_DEFAULTS } from "../../src/client/types/params.js";
+import { writeSafetensors } from "../../src/local/engine/io/safetensors.js";
 import { createLocalEngine, type LocalEngineHandle } from "../../src/local/engine/local-engine.js";
 import type { ModelConfig } from "../../src/local/engine/model/config.js";
 import { TINY_QWEN3 } from "./fixtures.js";
@@ -238,7 +239,6 @@ describe("createLocalEngine in-process", () => {
 
 describe("adapter folders", () => {
   it("a PEFT folder with another lora_alpha loads with the same effective update", async () => {
-    const { writeFile } = await import("node:fs/promises");
     const engine = await createLocalEngine({
       kernels: "js",
       inProcess: true,
@@ -255,7 +255,6 @@ describe("adapter folders", () => {
       const ref = await engine.forwardBackward("x", data, "cross_entropy", undefined, true);
       // Rewrite it as alpha = 16 with B doubled: the same (alpha / r) B A.
       const st = await engine.exportAdapterState("x");
-      const { writeSafetensors } = await import("../../src/local/engine/io/safetensors.js");
       const tensors = new Map(
         [...st.weights].map(([k, t]) => [
           k,
