@@ -5,10 +5,8 @@ import {
   type Gsm8kSplit,
 } from "../datasets/gsm8k.js";
 import type { Message, Renderer } from "../renderers/types.js";
-import type { GradeResult, Grader } from "./graders.js";
+import { boxedAnswerGrader, type GradeResult, type Grader } from "./graders.js";
 import { ListRLDataset } from "./list-dataset.js";
-import { extractBoxed } from "./math-extract.js";
-import { gradeAnswer } from "./math-grading.js";
 import {
   ProblemEnv,
   type ProblemEnvOptions,
@@ -43,8 +41,8 @@ export interface Gsm8kEnvOptions extends ProblemEnvOptions {
   /** Appended to the question. Default {@link BOXED_QUESTION_SUFFIX}. */
   questionSuffix?: string;
   /**
-   * Replaces the default check (last `\boxed{}` via {@link extractBoxed}, compared with
-   * {@link gradeAnswer}; format OK when a box exists). `formatOk` missing counts as OK.
+   * Grades each response. Default {@link boxedAnswerGrader} (last `\boxed{}`, compared with
+   * `gradeAnswer`; format OK when a box exists). `formatOk` missing counts as OK.
    */
   grader?: Grader;
 }
@@ -55,7 +53,7 @@ export class Gsm8kEnv extends ProblemEnv {
   /** The reference final answer, e.g. `"72"`. */
   readonly answer: string;
   readonly questionSuffix: string;
-  private readonly grader: Grader | undefined;
+  private readonly grader: Grader;
   private lastGrade: { response: string; result: Promise<GradeResult> } | undefined;
 
   constructor(
@@ -67,7 +65,7 @@ export class Gsm8kEnv extends ProblemEnv {
     this.question = problem.question;
     this.answer = problem.answer;
     this.questionSuffix = options.questionSuffix ?? BOXED_QUESTION_SUFFIX;
-    this.grader = options.grader;
+    this.grader = options.grader ?? boxedAnswerGrader;
   }
 
   getQuestion(): string {
@@ -79,15 +77,10 @@ export class Gsm8kEnv extends ProblemEnv {
   }
 
   async checkFormat(response: string): Promise<boolean> {
-    if (this.grader === undefined) return extractBoxed(response) !== null;
     return (await this.grade(response)).formatOk !== false;
   }
 
   async checkAnswer(response: string): Promise<boolean> {
-    if (this.grader === undefined) {
-      const boxed = extractBoxed(response);
-      return boxed !== null && gradeAnswer(boxed, this.answer);
-    }
     return (await this.grade(response)).correct;
   }
 
@@ -96,7 +89,7 @@ export class Gsm8kEnv extends ProblemEnv {
     if (this.lastGrade?.response !== response) {
       this.lastGrade = {
         response,
-        result: Promise.resolve(this.grader!.grade(response, this.answer)),
+        result: Promise.resolve(this.grader.grade(response, this.answer)),
       };
     }
     return this.lastGrade.result;
