@@ -19,12 +19,7 @@ import type { ModelConfig } from "../model/config.js";
 import { LoraAdapter } from "../model/lora.js";
 import { Transformer } from "../model/transformer.js";
 import { initRandomWeights, loadBaseWeights, type NamedTensor } from "../model/weights.js";
-import {
-  type Decode,
-  DecodeSession,
-  kvCacheBytes,
-  type SampleRequest,
-} from "../sampling/sampler.js";
+import { type Decode, DecodeSession, type SampleRequest } from "../sampling/sampler.js";
 import { adamWStep } from "../train/adamw.js";
 import type { EngineDatum } from "../train/datum.js";
 import { forwardBackward } from "../train/forward-backward.js";
@@ -335,8 +330,7 @@ export class EngineCore {
         if (samplingKey(req) !== key) return null;
         // Stop strings need the decoder, loaded only when the session's first request wanted it.
         if (hasStopStrings(req.params.stop) && !decode) return null;
-        const r = toSample(req);
-        return session.fits(r, pendingBytes, pendingCount) ? kvCacheBytes(model, r) : null;
+        return session.joinBytes(toSample(req), pendingBytes, pendingCount);
       },
       admit: (reqs, done) => session.admit(reqs.map(toSample), done),
       step: () => session.step(),

@@ -78,9 +78,11 @@ export function sampleBatch(
     while (next < reqs.length || session.live) {
       const admit: number[] = [];
       let bytes = 0;
-      while (next < reqs.length && session.fits(reqs[next]!, bytes, admit.length)) {
-        bytes += kvCacheBytes(model, reqs[next]!);
-        admit.push(next++);
+      for (; next < reqs.length; next++) {
+        const need = session.joinBytes(reqs[next]!, bytes, admit.length);
+        if (need === null) break;
+        bytes += need;
+        admit.push(next);
       }
       session.admit(
         admit.map((i) => reqs[i]!),
@@ -103,7 +105,7 @@ export const KV_BATCH_BYTES = 1 << 30;
  * An upper bound on the KV cache bytes of a request's samples (prompt sharing aside). Tokens past
  * the context length count as none: such a request fails validation anyway.
  */
-export function kvCacheBytes(model: Transformer, req: SampleRequest): number {
+function kvCacheBytes(model: Transformer, req: SampleRequest): number {
   const T = req.prompt.length;
   const room = Math.max(0, req.maxContextLength - T);
   const maxTokens = Math.min(req.params.maxTokens ?? room, room);
@@ -166,12 +168,14 @@ export class DecodeSession {
   }
 
   /**
-   * Whether `req` can join now, with `pendingBytes` of `pendingCount` requests about to join too:
-   * within the KV budget, or alone (a request larger than the budget runs by itself).
+   * The KV cache bytes `req` adds if it can join now, with `pendingBytes` of `pendingCount`
+   * requests about to join too (within the KV budget, or alone: a request larger than the budget
+   * runs by itself), else null.
    */
-  fits(req: SampleRequest, pendingBytes = 0, pendingCount = 0): boolean {
-    if (this.streams.length === 0 && pendingCount === 0) return true;
-    return this.kvBytes + pendingBytes + kvCacheBytes(this.model, req) <= this.kvBudgetBytes;
+  joinBytes(req: SampleRequest, pendingBytes = 0, pendingCount = 0): number | null {
+    const need = kvCacheBytes(this.model, req);
+    if (this.streams.length === 0 && pendingCount === 0) return need;
+    return this.kvBytes + pendingBytes + need <= this.kvBudgetBytes ? need : null;
   }
 
   /**
