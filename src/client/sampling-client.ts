@@ -249,15 +249,18 @@ export class SamplingClient {
   ): Promise<SampleResponse> {
     const samplingSessionId = await this.sessionIdPromise;
     const seqId = this.seqCounter++;
-    const body = bodies.sampleBody({
-      samplingSessionId,
-      seqId,
-      prompt,
-      numSamples,
-      samplingParams: params,
-      promptLogprobs: opts.includePromptLogprobs ?? false,
-      topkPromptLogprobs: opts.topkPromptLogprobs ?? 0,
-    });
+    // Serialized once: a 429 resends the same bytes.
+    const body = JSON.stringify(
+      bodies.sampleBody({
+        samplingSessionId,
+        seqId,
+        prompt,
+        numSamples,
+        samplingParams: params,
+        promptLogprobs: opts.includePromptLogprobs ?? false,
+        topkPromptLogprobs: opts.topkPromptLogprobs ?? 0,
+      }),
+    );
     const promptBytes = estimatePromptBytes(prompt);
     const dispatcher = await this.holder.sampleDispatch();
     const t0 = performance.now();
@@ -271,7 +274,7 @@ export class SamplingClient {
             this.holder.http.request({
               method: "POST",
               path: "/api/v1/asample",
-              json: body,
+              body,
               headers: { "X-Tinker-Sampling-Backpressure": "1" },
               purpose: "sample",
               signal,

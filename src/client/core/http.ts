@@ -146,6 +146,8 @@ export class HttpClient {
     const timeoutMs = req.timeoutMs ?? this.opts.timeoutMs;
     const idempotencyKey = req.method === "GET" ? undefined : `tinker-ts-retry-${randomUUID()}`;
     const retryStatus = req.retryStatus ?? isRetryableStatus;
+    // Serialized once: every retry sends the same bytes.
+    const body = req.body ?? (req.json !== undefined ? JSON.stringify(req.json) : undefined);
     for (let retry = 0; ; retry++) {
       throwIfAborted(req.signal);
       // Checked before every attempt: a retry after close() must not open a new pool. Not a
@@ -155,7 +157,7 @@ export class HttpClient {
       }
       let res: HttpResponse;
       try {
-        res = await this.attempt(req, endpoint, retry, timeoutMs, idempotencyKey);
+        res = await this.attempt(req, body, endpoint, retry, timeoutMs, idempotencyKey);
       } catch (err) {
         if (err instanceof APIUserAbortError || !(err instanceof APIConnectionError)) throw err;
         if (retry >= maxRetries) throw err;
@@ -211,20 +213,16 @@ export class HttpClient {
 
   private async attempt(
     req: HttpRequest,
+    body: Uint8Array | string | undefined,
     endpoint: string,
     retry: number,
     timeoutMs: number,
     idempotencyKey: string | undefined,
   ): Promise<HttpResponse> {
     const headers: Record<string, string> = { ...this.baseHeaders };
-    let body: Uint8Array | string | undefined;
     if (req.body !== undefined) {
-      body = req.body;
       headers["content-type"] = req.contentType ?? "application/json";
-    } else if (req.json !== undefined) {
-      body = JSON.stringify(req.json);
-      headers["content-type"] = "application/json";
-    } else if (req.method !== "GET" && req.method !== "DELETE") {
+    } else if (body !== undefined || (req.method !== "GET" && req.method !== "DELETE")) {
       headers["content-type"] = "application/json";
     }
     if (req.contentEncoding) headers["content-encoding"] = req.contentEncoding;
