@@ -1,4 +1,4 @@
-import { readdir, readFile, stat } from "node:fs/promises";
+import { readdir, stat } from "node:fs/promises";
 import { isAbsolute, join, resolve } from "node:path";
 import { TinkerError, TinkerValidationError } from "../../../client/errors.js";
 import {
@@ -100,10 +100,8 @@ export async function missingModelFiles(dir: string, files: ModelFiles): Promise
     const index = join(dir, "model.safetensors.index.json");
     if (await isFile(index)) {
       try {
-        const wm =
-          (JSON.parse(await readFile(index, "utf8")) as { weight_map?: Record<string, string> })
-            .weight_map ?? {};
-        for (const shard of new Set(Object.values(wm)))
+        const { weightMap } = await readSafetensorsIndex(index);
+        for (const shard of new Set(weightMap.values()))
           if (!(await isFile(join(dir, shard)))) missing.push(shard);
       } catch {
         missing.push("model.safetensors.index.json (unreadable)");
