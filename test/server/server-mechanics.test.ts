@@ -437,30 +437,32 @@ describe("local server machinery (engine double)", () => {
     const d2 = await api.post("/api/v1/asample", sampleBody(`${sid}:sample:0`, 7));
     expect(d2.json.request_id).toBe(d1.json.request_id);
 
-    const saved = await api.run("/api/v1/save_weights_for_sampler", {
-      model_id: modelId,
-      path: "sw",
-      seq_id: 1,
-      type: "save_weights_for_sampler",
-    });
-    const fromCkpt = await api.post("/api/v1/create_sampling_session", {
-      session_id: sid,
-      sampling_session_seq_id: 1,
-      model_path: saved.json.path,
-      type: "create_sampling_session",
-    });
-    const r2 = await api.run(
-      "/api/v1/asample",
-      sampleBody(String(fromCkpt.json.sampling_session_id), 0),
-    );
+    /** Saves sampler weights `name` at seq_id `seq`, then opens a sampling session on them. */
+    const samplerOnCheckpoint = async (name: string, seq: number) => {
+      const saved = await api.run("/api/v1/save_weights_for_sampler", {
+        model_id: modelId,
+        path: name,
+        seq_id: seq,
+        type: "save_weights_for_sampler",
+      });
+      const session = await api.post("/api/v1/create_sampling_session", {
+        session_id: sid,
+        sampling_session_seq_id: seq,
+        model_path: saved.json.path,
+        type: "create_sampling_session",
+      });
+      return { path: saved.json.path, samplerId: String(session.json.sampling_session_id) };
+    };
+    const fromCkpt = await samplerOnCheckpoint("sw", 1);
+    const r2 = await api.run("/api/v1/asample", sampleBody(fromCkpt.samplerId, 0));
     expect((r2.json.sequences as Array<{ tokens: number[] }>)[0]!.tokens).toEqual(
       [1 + (2000 % 256), 2 + (2000 % 256), 3 + (2000 % 256)].map((x) => x % 256),
     );
-    const info = await api.get(`/api/v1/samplers/${fromCkpt.json.sampling_session_id}`);
+    const info = await api.get(`/api/v1/samplers/${fromCkpt.samplerId}`);
     expect(info.json).toEqual({
-      sampler_id: fromCkpt.json.sampling_session_id,
+      sampler_id: fromCkpt.samplerId,
       base_model: MODEL,
-      model_path: saved.json.path,
+      model_path: fromCkpt.path,
     });
 
     const eph = await api.run("/api/v1/save_weights_for_sampler", {
@@ -476,27 +478,13 @@ describe("local server machinery (engine double)", () => {
     expect(none.status).toBe(404);
 
     // A sampler whose checkpoint was deleted before its weights were loaded: a user error.
-    const doomed = await api.run("/api/v1/save_weights_for_sampler", {
-      model_id: modelId,
-      path: "doomed",
-      seq_id: 3,
-      type: "save_weights_for_sampler",
-    });
-    const orphan = await api.post("/api/v1/create_sampling_session", {
-      session_id: sid,
-      sampling_session_seq_id: 3,
-      model_path: doomed.json.path,
-      type: "create_sampling_session",
-    });
+    const orphan = await samplerOnCheckpoint("doomed", 3);
     const del = await api.call(
       "DELETE",
       `/api/v1/training_runs/${modelId}/checkpoints/sampler_weights/doomed`,
     );
     expect(del.status).toBe(204);
-    const gone = await api.run(
-      "/api/v1/asample",
-      sampleBody(String(orphan.json.sampling_session_id), 0),
-    );
+    const gone = await api.run("/api/v1/asample", sampleBody(orphan.samplerId, 0));
     expect(gone.json.category).toBe("user");
     expect(String(gone.json.error)).toMatch(/sampler_weights\/doomed were deleted/);
   });
