@@ -449,39 +449,30 @@ export class WasmKernels implements Kernels {
     }
     const { nHeads: H, nKvHeads: KVH, headDim: D } = p;
     if (T === 0) return;
-    const args = [
+    const inputs = [
       this.ptr(p.q, T * H * D, "q"),
       this.ptr(p.k, T * KVH * D, "k"),
       this.ptr(p.v, T * KVH * D, "v"),
       this.ptr(p.out, T * H * D, "out"),
       this.ptr(p.lse, H * T, "lse"),
       this.ptr(p.dOut, T * H * D, "dOut"),
-      this.ptr(p.dq, T * H * D, "dq"),
-      this.ptr(p.dk, T * KVH * D, "dk"),
-      this.ptr(p.dv, T * KVH * D, "dv"),
-      T,
-      H,
-      KVH,
-      D,
-      p.scale,
     ];
+    const dq = this.ptr(p.dq, T * H * D, "dq");
+    const dk = this.ptr(p.dk, T * KVH * D, "dk");
+    const dv = this.ptr(p.dv, T * KVH * D, "dv");
+    const shape = [T, H, KVH, D, p.scale];
     const work = H * T * T * D;
-    const n = this.threads;
-    if (n > 1 && work >= GEMM_PARALLEL_MACS && twoPassAttentionBackward(KVH, n)) {
-      const [qp, kp, vp, op, lp, dop, dqp, dkp, dvp] = args;
-      this.pool.run(
-        "attention_bwd_kv",
-        [qp!, kp!, vp!, op!, lp!, dop!, dkp!, dvp!, ...args.slice(9)],
-        true,
-      );
-      this.pool.run(
-        "attention_bwd_q",
-        [qp!, kp!, vp!, op!, lp!, dop!, dqp!, ...args.slice(9)],
-        true,
-      );
+    if (
+      this.threads > 1 &&
+      work >= GEMM_PARALLEL_MACS &&
+      twoPassAttentionBackward(KVH, this.threads)
+    ) {
+      this.pool.run("attention_bwd_kv", [...inputs, dk, dv, ...shape], true);
+      this.pool.run("attention_bwd_q", [...inputs, dq, ...shape], true);
       return;
     }
-    this.pool.run("attention_bwd", args, KVH > 1 && work >= GEMM_PARALLEL_MACS);
+    const parallel = KVH > 1 && work >= GEMM_PARALLEL_MACS;
+    this.pool.run("attention_bwd", [...inputs, dq, dk, dv, ...shape], parallel);
   }
 
   logSoftmaxGather(
