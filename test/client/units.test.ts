@@ -3,6 +3,7 @@ import { Semaphore, SoftByteBudget } from "../../src/client/core/budget.js";
 import { APIConnectionError, APIUserAbortError } from "../../src/client/errors.js";
 import { ServiceClient } from "../../src/client/service-client.js";
 import { resolveTokenizerId } from "../../src/client/tokenizer-hook.js";
+import { encodedText, ModelInput } from "../../src/client/types/model-input.js";
 import { MockTinker } from "./helpers/mock-tinker.js";
 
 describe("SoftByteBudget", () => {
@@ -100,5 +101,17 @@ describe("sampling stuck detection", () => {
     );
     await sc.close();
     await service.close();
+  });
+});
+
+describe("ModelInput.toInts", () => {
+  it("joins text chunks and names a non-text chunk, even one of unknown length", () => {
+    const text = new ModelInput([encodedText([1, 2]), encodedText([3])]);
+    expect(text.toInts()).toEqual([1, 2, 3]);
+    const image = new ModelInput([
+      encodedText([1]),
+      { type: "image", data: new Uint8Array(4), format: "png" },
+    ]);
+    expect(() => image.toInts()).toThrow(/needs text-only input, found a "image" chunk/);
   });
 });

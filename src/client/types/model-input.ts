@@ -63,15 +63,20 @@ export class ModelInput {
     if (this.chunks.length === 1 && this.chunks[0]!.type === "encoded_text") {
       return this.chunks[0]!.tokens;
     }
-    const out = new Int32Array(this.length);
-    let at = 0;
+    let n = 0;
     for (const c of this.chunks) {
+      // Checked before any length is read: an image's length may be unknown.
       if (c.type !== "encoded_text") {
         throw new TinkerValidationError(
           `ModelInput.toInts() needs text-only input, found a "${c.type}" chunk`,
           "chunks",
         );
       }
+      n += c.tokens.length;
+    }
+    const out = new Int32Array(n);
+    let at = 0;
+    for (const c of this.chunks as readonly EncodedTextChunk[]) {
       out.set(c.tokens, at);
       at += c.tokens.length;
     }
