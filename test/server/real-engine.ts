@@ -1,11 +1,6 @@
 import type { LocalEngine } from "../../src/local/engine/api.js";
 import { createLocalEngine } from "../../src/local/engine/local-engine.js";
 
-/** Whether the real local engine is present in this checkout (it is; kept for the test tables). */
-export function realEngineAvailable(): boolean {
-  return true;
-}
-
 /** The real local engine serving the `tiny-bytes` preset. */
 export async function realEngine(): Promise<{
   engine: LocalEngine;

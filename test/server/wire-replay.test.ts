@@ -24,12 +24,10 @@ import {
   telemetryResponseSchema,
   untypedFutureSchema,
 } from "../../src/client/wire/responses.js";
-import type { LocalEngine } from "../../src/local/engine/api.js";
 import type { LocalServer } from "../../src/local/server/server.js";
 import { WIRE_DIR } from "../shared-data.js";
-import { EngineDouble } from "./engine-double.js";
 import { startTestServer, tempDir } from "./helpers.js";
-import { realEngine, realEngineAvailable } from "./real-engine.js";
+import { realEngine } from "./real-engine.js";
 
 const FIXTURES = ["wire-log-0.25.0.jsonl", "wire-log-0.24.1.jsonl"];
 const PASS_HEADERS = new Set([
@@ -94,21 +92,7 @@ function withModelId(bytes: Uint8Array, modelId: string): Uint8Array {
   return new Uint8Array(Buffer.concat([Buffer.from(head), id, rest]));
 }
 
-const engines: Array<
-  [string, () => Promise<{ engine: LocalEngine; model: string; close: () => Promise<void> }>]
-> = [
-  [
-    "engine double",
-    async () => ({
-      engine: new EngineDouble(),
-      model: "double-model",
-      close: async () => undefined,
-    }),
-  ],
-];
-if (realEngineAvailable()) engines.push(["real engine (tiny-bytes)", realEngine]);
-
-describe.each(engines)("wire fixtures replayed against the server (%s)", (_name, makeEngine) => {
+describe("wire fixtures replayed against the server (real engine, tiny-bytes)", () => {
   let tmp: Awaited<ReturnType<typeof tempDir>>;
   let server: LocalServer;
   let closeEngine: () => Promise<void>;
@@ -116,7 +100,7 @@ describe.each(engines)("wire fixtures replayed against the server (%s)", (_name,
 
   beforeAll(async () => {
     tmp = await tempDir("server-wire");
-    const e = await makeEngine();
+    const e = await realEngine();
     closeEngine = e.close;
     model = e.model;
     server = await startTestServer(tmp.dir, e.engine);
