@@ -783,31 +783,7 @@ describe.each(variants)("wasm kernels (relaxedSimd=$relaxedSimd)", ({ relaxedSim
       "backward matches finite differences of the float64 forward (T=$T H=$H KVH=$KVH D=$D)",
       (s) => {
         if (s.T > 9) return; // finite differences over every input: keep it small
-        const K = K1;
-        const q = filled(K, s.T * s.H * s.D, 4, 2);
-        const k = filled(K, s.T * s.KVH * s.D, 5, 2);
-        const v = filled(K, s.T * s.KVH * s.D, 6, 2);
-        const dOut = filled(K, s.T * s.H * s.D, 7);
-        const out = K.alloc(s.T * s.H * s.D);
-        const lse = K.alloc(s.H * s.T);
-        const dq = K.alloc(q.length);
-        const dk = K.alloc(k.length);
-        const dv = K.alloc(v.length);
-        const base = {
-          q,
-          k,
-          v,
-          out,
-          lse,
-          seqLen: s.T,
-          nHeads: s.H,
-          nKvHeads: s.KVH,
-          headDim: s.D,
-          scale: s.scale,
-        };
-        K.attentionForward(base);
-        dq.fill(Number.NaN); // outputs are overwritten, not accumulated
-        K.attentionBackward({ ...base, dOut, dq, dk, dv });
+        const { q, k, v, dOut, dq, dk, dv } = runAttention(K1, s, 4);
         const [qd, kd, vd] = [f64(q), f64(k), f64(v)];
         const loss = () => {
           const { out: o } = refAttention(qd, kd, vd, s);
@@ -830,29 +806,8 @@ describe.each(variants)("wasm kernels (relaxedSimd=$relaxedSimd)", ({ relaxedSim
       const s = { T: 130, H: 4, KVH: 2, D: 32 };
       const res: Float32Array[] = [];
       for (const K of [K1, K2]) {
-        const q = filled(K, s.T * s.H * s.D, 1);
-        const k = filled(K, s.T * s.KVH * s.D, 2);
-        const v = filled(K, s.T * s.KVH * s.D, 3);
-        const out = K.alloc(q.length);
-        const lse = K.alloc(s.H * s.T);
-        const dq = K.alloc(q.length);
-        const dk = K.alloc(k.length);
-        const dv = K.alloc(v.length);
-        const p = {
-          q,
-          k,
-          v,
-          out,
-          lse,
-          seqLen: s.T,
-          nHeads: s.H,
-          nKvHeads: s.KVH,
-          headDim: s.D,
-          scale: 0.2,
-        };
-        K.attentionForward(p);
-        K.attentionBackward({ ...p, dOut: filled(K, q.length, 4), dq, dk, dv });
-        res.push(...[out, lse, dq, dk, dv].map((b) => Float32Array.from(b)));
+        const r = runAttention(K, { ...s, scale: 0.2 }, 1);
+        res.push(...[r.out, r.lse, r.dq, r.dk, r.dv].map((b) => Float32Array.from(b)));
       }
       expectBitEqual(res.slice(5), res.slice(0, 5), "attention 2 threads vs 1");
     });
