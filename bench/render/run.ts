@@ -5,7 +5,7 @@
  *
  *   npx tsx bench/render/run.ts [path/to/train.jsonl] [rounds]
  *
- * The data path defaults to $GSM8K_TRAIN or shared/data/gsm8k/train.jsonl beside the checkout.
+ * The data path defaults to $GSM8K_TRAIN or the GSM8K train split the repository ships (test/fixtures/gsm8k).
  */
 import { createRequire } from "node:module";
 import { dirname, join } from "node:path";
@@ -14,7 +14,7 @@ import { getRenderer } from "../../src/renderers/registry.js";
 import type { Message } from "../../src/renderers/types.js";
 import { conversationToDatum } from "../../src/supervised/datum.js";
 import { loadTokenizerFromDir } from "../../src/tokenizers/loader.js";
-import { GSM8K_DIR } from "../../test/shared-data.js";
+import { GSM8K_DIR } from "../../test/fixture-paths.js";
 import { writeBenchResults } from "../write-results.js";
 
 const dataPath = process.argv[2] ?? process.env.GSM8K_TRAIN ?? join(GSM8K_DIR, "train.jsonl");

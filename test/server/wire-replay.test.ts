@@ -1,6 +1,6 @@
 /**
  * Wire conformance: replays the official Python SDK's recorded requests
- * (`shared/reference/wire/*.jsonl` beside the checkout) against the server, adapting ids (session, request and
+ * (`test/fixtures/wire/*.jsonl`) against the server, adapting ids (session, request and
  * base model), and decodes every answer with the client's wire codecs. Protobuf request bodies are
  * sent as recorded, byte for byte, except for the model id field.
  */
@@ -25,7 +25,7 @@ import {
   untypedFutureSchema,
 } from "../../src/client/wire/responses.js";
 import type { LocalServer } from "../../src/local/server/server.js";
-import { WIRE_DIR } from "../shared-data.js";
+import { WIRE_DIR } from "../fixture-paths.js";
 import { startTestServer, tempDir } from "./helpers.js";
 import { realEngine } from "./real-engine.js";
 

@@ -1,9 +1,9 @@
 import { existsSync, readFileSync } from "node:fs";
 import { dirname, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
-import { WIRE_DIR } from "../shared-data.js";
+import { WIRE_DIR } from "../fixture-paths.js";
 
-/** One recorded request of the official Python SDK (see shared/reference/README.md). */
+/** One recorded request of the official Python SDK (see test/fixtures/wire/README.md). */
 export interface WireRecord {
   method: string;
   path: string;
@@ -21,7 +21,7 @@ export interface WireRecord {
 
 const _repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), "../..");
 
-/** The recorded fixtures live in shared/reference/wire beside the checkout (also in CI). */
+/** The recorded fixtures ship in test/fixtures/wire; TINKER_WIRE_FIXTURES points elsewhere. */
 export function fixtureDir(): string {
   const dir = process.env.TINKER_WIRE_FIXTURES ?? WIRE_DIR;
   if (!existsSync(dir)) {
