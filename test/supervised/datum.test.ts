@@ -13,8 +13,8 @@ import {
   rightShiftedInputAndTargets,
 } from "../../src/supervised/datum.js";
 import { formatDatumColored } from "../../src/supervised/display.js";
-import { qwen3Tokenizer } from "../renderers/fixtures.js";
 import { GSM8K_DIR } from "../fixture-paths.js";
+import { qwen3Tokenizer } from "../renderers/fixtures.js";
 
 const f32 = (d: { lossFnInputs: Record<string, { toArray(): unknown }> }, k: string) =>
   d.lossFnInputs[k]!.toArray() as number[];

@@ -19,8 +19,8 @@ import {
   unregisterTokenizer,
 } from "../../src/tokenizers/loader.js";
 import { LLAMA3_TOKENIZER_MIRROR, resolveTokenizerId } from "../../src/tokenizers/names.js";
-import { llama3Tokenizer, qwen3Tokenizer, tokenizerDir } from "../renderers/fixtures.js";
 import { GSM8K_DIR } from "../fixture-paths.js";
+import { llama3Tokenizer, qwen3Tokenizer, tokenizerDir } from "../renderers/fixtures.js";
 
 const GSM8K = join(GSM8K_DIR, "train.jsonl");
 
