@@ -1,6 +1,6 @@
 import { join } from "node:path";
 import { parseArgs } from "node:util";
-import { tinkerCacheDir } from "../local/fs/atomic.js";
+import { tinkerCacheDir } from "../fs/atomic.js";
 import type { Subcommand } from "./subcommand.js";
 
 /** Presets documented in `--help` (the engine is the authority on what exists). */

@@ -7,7 +7,7 @@ import {
   TinkerValidationError,
 } from "../client/errors.js";
 import { envFlagOn, hfOfflineFromEnv } from "../hub/cache.js";
-import { tinkerCacheDir, writeFileAtomic, writeJsonAtomic } from "../local/fs/atomic.js";
+import { tinkerCacheDir, writeFileAtomic, writeJsonAtomic } from "../fs/atomic.js";
 import {
   DatasetFormatError,
   DatasetNotFoundError,
