@@ -3,11 +3,14 @@ import { parseArgs } from "node:util";
 import { tinkerCacheDir } from "../fs/atomic.js";
 import type { Subcommand } from "./subcommand.js";
 
+/** Tinker clients accept only keys with this prefix. */
+const API_KEY_PREFIX = "tml-";
+
 /** Presets documented in `--help` (the engine is the authority on what exists). */
 const PRESET_HELP: ReadonlyArray<[string, string]> = [
   [
     "tiny-bytes",
-    "byte-level toy transformer (vocab 256), random init; instant, for tests and demos",
+    "byte-level toy transformer (vocab 264: 256 bytes + 8 specials), random init; instant, for tests and demos",
   ],
   ["tiny-qwen3", "small Qwen3-architecture model with the real Qwen3 tokenizer, random init"],
 ];
@@ -61,7 +64,16 @@ export const serveCommand: Subcommand = {
       );
       return 2;
     }
+    const fromFlag = values["api-key"] !== undefined;
     const apiKey = values["api-key"] ?? process.env.TINKER_TS_SERVER_API_KEY;
+    if ((fromFlag || apiKey) && !apiKey?.startsWith(API_KEY_PREFIX)) {
+      const source = fromFlag ? "--api-key" : "TINKER_TS_SERVER_API_KEY";
+      process.stderr.write(
+        `tinker-ts serve: ${source} must start with "${API_KEY_PREFIX}" (e.g. ${API_KEY_PREFIX}my-secret): ` +
+          "Tinker clients, this one and the Python SDK, refuse any other key before sending it\n",
+      );
+      return 2;
+    }
     const { startLocalServer } = await import("../local/server/server.js");
     const server = await startLocalServer({
       host: values.host ?? "127.0.0.1",

@@ -1,4 +1,7 @@
-import { resolveTokenizerId as mapModelNameToTokenizerId } from "../tokenizers/names.js";
+import {
+  resolveTokenizerId as mapModelNameToTokenizerId,
+  PRESET_TOKENIZER_NAMES,
+} from "../tokenizers/names.js";
 
 /**
  * The minimal tokenizer surface the client needs. The tokenizers module of tinker-ts provides
@@ -14,11 +17,12 @@ export type TokenizerLoader<T = Tokenizer> = (id: string) => Promise<T>;
 
 /**
  * The tokenizer id for a model, by the reference's rules: the server's `tokenizer_id` when given
- * (cut at the first `:`), else the model name mapped by the tokenizers module
+ * (cut at the first `:`; not for the local presets, whose tokenizers load offline by model name),
+ * else the model name mapped by the tokenizers module
  * (`:suffix` dropped, Llama-3 to the ungated mirror, `org/model/variant` to `org/model`).
  */
 export function resolveTokenizerId(modelName: string, tokenizerId?: string | null): string {
-  if (tokenizerId) return tokenizerId.split(":")[0]!;
+  if (tokenizerId && !PRESET_TOKENIZER_NAMES.includes(modelName)) return tokenizerId.split(":")[0]!;
   return mapModelNameToTokenizerId(modelName);
 }
 

@@ -66,12 +66,29 @@ const TABLE: Readonly<Record<string, readonly Row[]>> = {
   ],
 };
 
+/**
+ * The local engine's presets (random-weight toy models, no organisation in the name). Their
+ * learning rate is not the pretrained-model heuristic of {@link getLr}: it is the LoRA rate the
+ * quick start trains them with (loss falls visibly within ~20 steps).
+ */
+const PRESETS: Readonly<
+  Record<string, { renderers: readonly string[]; hiddenSize: number; loraLr: number }>
+> = {
+  // tiny-bytes' chat template is ChatML without a thinking block: qwen3_instruct matches it.
+  "tiny-bytes": { renderers: ["qwen3_instruct", "role_colon"], hiddenSize: 256, loraLr: 2e-3 },
+  "tiny-qwen3": { renderers: QWEN3, hiddenSize: 128, loraLr: 2e-3 },
+};
+
+function presetOf(modelName: string) {
+  return PRESETS[modelName.split(":")[0] ?? modelName];
+}
+
 function splitName(modelName: string): { org: string; model: string } {
   const base = modelName.split(":")[0] ?? modelName;
   const slash = base.indexOf("/");
   if (slash < 0) {
     throw new TinkerValidationError(
-      `model name "${modelName}" must look like "org/model", e.g. "Qwen/Qwen3-8B"`,
+      `model name "${modelName}" must look like "org/model", e.g. "Qwen/Qwen3-8B", or be a local preset (${Object.keys(PRESETS).join(", ")}); otherwise pass a renderer name explicitly`,
       "modelName",
     );
   }
@@ -80,6 +97,16 @@ function splitName(modelName: string): { org: string; model: string } {
 
 /** Look a model up in the cookbook's table (any `:suffix` such as `:peft:131072` is ignored). */
 export function getModelAttributes(modelName: string): ModelAttributes {
+  const preset = presetOf(modelName);
+  if (preset !== undefined) {
+    return {
+      organization: "",
+      model: modelName.split(":")[0] ?? modelName,
+      isChat: true,
+      recommendedRenderers: preset.renderers,
+      hiddenSize: preset.hiddenSize,
+    };
+  }
   const { org, model } = splitName(modelName);
   const rows = TABLE[org];
   if (rows === undefined) {
@@ -119,12 +146,17 @@ export function recommendedRenderers(modelName: string): readonly string[] {
 /**
  * The cookbook's learning-rate heuristic:
  * `5e-5 × (10 if LoRA) × (2000 / hidden_size) ^ p`, with p = 0.781 for Llama, 0.0775 for Qwen.
- * `hiddenSize` overrides the built-in table (needed for models it lacks).
+ * `hiddenSize` overrides the built-in table (needed for models it lacks). The local presets
+ * (`tiny-bytes`, `tiny-qwen3`) have random weights, so they get a fixed rate instead: 2e-3 for
+ * LoRA, a tenth of it for full fine-tuning.
  */
 export function getLr(
   modelName: string,
   options: { isLora?: boolean; hiddenSize?: number } = {},
 ): number {
+  const loraFactor = (options.isLora ?? true) ? 10 : 1;
+  const preset = presetOf(modelName);
+  if (preset !== undefined) return (preset.loraLr / 10) * loraFactor;
   const lower = modelName.toLowerCase();
   let exponent: number;
   if (lower.includes("llama")) exponent = 0.781;
@@ -142,6 +174,5 @@ export function getLr(
       "hiddenSize",
     );
   }
-  const loraFactor = (options.isLora ?? true) ? 10 : 1;
   return 5e-5 * loraFactor * (2000 / hidden) ** exponent;
 }

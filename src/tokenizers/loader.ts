@@ -10,7 +10,7 @@ import {
   hfOfflineFromEnv,
 } from "../hub/cache.js";
 import { HfTokenizer } from "./hf-tokenizer.js";
-import { isLocalPath, resolveTokenizerId } from "./names.js";
+import { isLocalPath, PRESET_TOKENIZER_NAMES, resolveTokenizerId } from "./names.js";
 import type { Tokenizer } from "./types.js";
 
 /** Builds a tokenizer for a (resolved) id; may be async. */
@@ -53,18 +53,17 @@ const CONFIG_FILE = "tokenizer_config.json";
 const registry = new Map<string, TokenizerFactory>();
 
 /**
- * Tokenizers of the local engine's presets, known by their model name. The registry takes
- * precedence, so users can override them.
+ * Tokenizers of the local engine's presets, known by their model name: the same folders the
+ * server uses, found without the network (tiny-bytes is generated; tiny-qwen3's Qwen3 tokenizer
+ * ships in the package). The registry takes precedence, so users can override them.
  */
-const builtins: ReadonlyMap<string, TokenizerFactory> = new Map([
-  [
-    "tiny-bytes",
-    async (id: string) => {
-      const { ensureTinyBytesTokenizer } = await import("../local/engine/io/byte-tokenizer.js");
-      return loadTokenizerFromDir(await ensureTinyBytesTokenizer(), id);
-    },
-  ],
-]);
+const presetTokenizer: TokenizerFactory = async (id) => {
+  const { getPreset } = await import("../local/engine/io/presets.js");
+  return loadTokenizerFromDir(await getPreset(id).tokenizerDir(), id);
+};
+const builtins: ReadonlyMap<string, TokenizerFactory> = new Map(
+  PRESET_TOKENIZER_NAMES.map((name) => [name, presetTokenizer]),
+);
 /** Loaded tokenizers by `id` (a direct registry hit) or `resolvedId@revision`. */
 const cache = new Map<string, Promise<Tokenizer>>();
 

@@ -2,6 +2,12 @@
 export const LLAMA3_TOKENIZER_MIRROR = "thinkingmachineslabinc/meta-llama-3-instruct-tokenizer";
 
 /**
+ * The local engine's presets, whose tokenizers load by model name without the network (the
+ * server reports tiny-qwen3's hub id, Qwen/Qwen3-0.6B, for other clients such as the Python SDK).
+ */
+export const PRESET_TOKENIZER_NAMES: readonly string[] = ["tiny-bytes", "tiny-qwen3"];
+
+/**
  * Map a model name to the id its tokenizer is loaded from, as the reference SDK does:
  * drop any `:suffix` (e.g. `:peft:131072`), send `meta-llama/Llama-3*` to the instruct tokenizer
  * mirror (base models get the chat special tokens too), and shorten `org/model/variant` to

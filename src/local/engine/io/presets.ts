@@ -2,6 +2,7 @@ import { createRequire } from "node:module";
 import { dirname } from "node:path";
 import { TinkerValidationError } from "../../../client/errors.js";
 import { findCachedSnapshot, hfHubCacheDir, hfOfflineFromEnv } from "../../../hub/cache.js";
+import { shippedQwen3TokenizerDir } from "../../../tokenizers/shipped.js";
 import type { ModelConfig } from "../model/config.js";
 import {
   ensureTinyBytesTokenizer,
@@ -81,6 +82,8 @@ async function qwen3TokenizerDir(opts: PresetTokenizerOptions = {}): Promise<str
   const hfCache = opts.hfCacheDir ?? hfHubCacheDir();
   const cached = findCachedSnapshot(QWEN3_TOKENIZER_REPO, "main", hfCache);
   if (cached && (await missingModelFiles(cached, "tokenizer")).length === 0) return cached;
+  const shipped = await shippedQwen3TokenizerDir(opts.cacheDir);
+  if (shipped) return shipped;
   const npm = qwen3TokenizerFromNpm();
   if (npm) return npm;
   const offline = opts.offline ?? hfOfflineFromEnv();
