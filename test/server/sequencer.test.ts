@@ -97,7 +97,9 @@ describe("ModelSequencer", () => {
     const id5 = seq.submit(5, "fb", job(5));
     expect((await settled(futures, id5))?.status).toBe("done");
     expect(order).toEqual([5]);
-    expect(() => seq.submit(1, "fb", job(1))).toThrow(/out of order/);
+    expect(() => seq.submit(1, "fb", job(1))).toThrow(
+      /arrived too late: seq_ids 1\.\.4 were given up/,
+    );
   });
 
   it("a failing request still consumes its seq_id", async () => {
@@ -183,5 +185,30 @@ describe("FutureStore", () => {
     now = 1001;
     futures.sweep();
     expect(futures.get(id)).toBeUndefined();
+  });
+
+  it("a consumed seq_id lets the requests behind it run at once, without a gap timeout", async () => {
+    const { futures, seq, order, job } = setup(60_000);
+    const id3 = seq.submit(3, "fb", job(3));
+    const id2 = seq.submit(2, "fb", job(2));
+    seq.consume(1, "optim_step", "adam_params.eps must be positive");
+    expect((await settled(futures, id2))?.status).toBe("done");
+    expect((await settled(futures, id3))?.status).toBe("done");
+    expect(order).toEqual([2, 3]);
+    // consuming a seq_id already used or behind the sequence changes nothing
+    seq.consume(2, "fb", "x");
+    seq.consume(0, "fb", "x");
+    expect(seq.expectedSeqId).toBe(4);
+    expect(() => seq.submit(1, "optim_step", job(1))).not.toThrow();
+  });
+
+  it("tells a request behind the sequence the last seq_id that really ran", async () => {
+    const { futures, seq, job } = setup();
+    await settled(futures, seq.submit(1, "fb", job(1)));
+    seq.consume(2, "fb", "bad");
+    await settled(futures, seq.submit(3, "fb", job(3)));
+    expect(() => seq.submit(0, "fb", job(0))).toThrow(
+      /last executed seq_id 3; the next expected seq_id is 4/,
+    );
   });
 });

@@ -49,6 +49,17 @@ export function addApiRoutes(router: Router, service: TinkerService, opts: ApiRo
     parseJsonBody(await readBody(ctx.req, opts.maxBodyBytes));
   const future = (ctx: RouteContext, requestId: string, modelId?: string): void =>
     sendJson(ctx.res, 200, toWire.future({ requestId, modelId }));
+  /** Parses a sequenced request; one that fails still uses up the seq_id its body names. */
+  const sequenced = <T>(body: unknown, kind: string, parse: (body: unknown) => T): T => {
+    try {
+      return parse(body);
+    } catch (err) {
+      const ref =
+        body !== null && typeof body === "object" ? (body as Record<string, unknown>) : {};
+      service.consumeRejected(ref.model_id, ref.seq_id, kind, err);
+      throw err;
+    }
+  };
 
   router
     .add({
@@ -139,7 +150,7 @@ export function addApiRoutes(router: Router, service: TinkerService, opts: ApiRo
       method: "POST",
       pattern: "forward_backward",
       handler: async (ctx) => {
-        const input = await readForwardBackward(ctx, opts, false);
+        const input = await readForwardBackward(ctx, service, opts, false);
         future(ctx, service.forwardBackward(input), input.modelId);
       },
     })
@@ -147,7 +158,7 @@ export function addApiRoutes(router: Router, service: TinkerService, opts: ApiRo
       method: "POST",
       pattern: "forward",
       handler: async (ctx) => {
-        const input = await readForwardBackward(ctx, opts, true);
+        const input = await readForwardBackward(ctx, service, opts, true);
         future(ctx, service.forwardBackward(input), input.modelId);
       },
     })
@@ -155,7 +166,7 @@ export function addApiRoutes(router: Router, service: TinkerService, opts: ApiRo
       method: "POST",
       pattern: "optim_step",
       handler: async (ctx) => {
-        const input = parseOptimStep(await json(ctx));
+        const input = sequenced(await json(ctx), "optim_step", parseOptimStep);
         future(ctx, service.optimStep(input), input.modelId);
       },
     })
@@ -163,7 +174,7 @@ export function addApiRoutes(router: Router, service: TinkerService, opts: ApiRo
       method: "POST",
       pattern: "save_weights",
       handler: async (ctx) => {
-        const input = parseSaveWeights(await json(ctx));
+        const input = sequenced(await json(ctx), "save_weights", parseSaveWeights);
         future(ctx, service.saveWeights(input), input.modelId);
       },
     })
@@ -171,7 +182,11 @@ export function addApiRoutes(router: Router, service: TinkerService, opts: ApiRo
       method: "POST",
       pattern: "save_weights_for_sampler",
       handler: async (ctx) => {
-        const input = parseSaveWeightsForSampler(await json(ctx));
+        const input = sequenced(
+          await json(ctx),
+          "save_weights_for_sampler",
+          parseSaveWeightsForSampler,
+        );
         future(ctx, service.saveWeightsForSampler(input), input.modelId);
       },
     })
@@ -179,7 +194,8 @@ export function addApiRoutes(router: Router, service: TinkerService, opts: ApiRo
       method: "POST",
       pattern: "load_weights",
       handler: async (ctx) => {
-        const { requestId, modelId } = await service.loadWeights(parseLoadWeights(await json(ctx)));
+        const input = sequenced(await json(ctx), "load_weights", parseLoadWeights);
+        const { requestId, modelId } = await service.loadWeights(input);
         future(ctx, requestId, modelId);
       },
     })
@@ -240,6 +256,7 @@ export function addApiRoutes(router: Router, service: TinkerService, opts: ApiRo
 
 async function readForwardBackward(
   ctx: RouteContext,
+  service: TinkerService,
   opts: ApiRouteOptions,
   legacyForward: boolean,
 ): Promise<ForwardBackwardInput> {
@@ -252,12 +269,23 @@ async function readForwardBackward(
         "POST /api/v1/forward takes JSON; send protobuf to /api/v1/forward_backward with forward_only=true",
       );
     }
-    return decodeForwardBackwardBody(body, encoding, opts.maxDecompressedBytes);
+    return decodeForwardBackwardBody(body, encoding, opts.maxDecompressedBytes, (id) => {
+      service.requireModel(id);
+    });
   }
   if (encoding !== "identity") {
     throw new HttpError(415, `Content-Encoding ${encoding} is only supported for protobuf bodies`);
   }
-  return parseForwardBackwardJson(parseJsonBody(body), legacyForward);
+  const parsed = parseJsonBody(body);
+  try {
+    return parseForwardBackwardJson(parsed, legacyForward);
+  } catch (err) {
+    const ref =
+      parsed !== null && typeof parsed === "object" ? (parsed as Record<string, unknown>) : {};
+    const kind = legacyForward ? "forward" : "forward_backward";
+    service.consumeRejected(ref.model_id, ref.seq_id, kind, err);
+    throw err;
+  }
 }
 
 async function retrieveFuture(

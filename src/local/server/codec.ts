@@ -11,7 +11,9 @@ import {
   encodeSampleResponse,
 } from "../../client/wire/proto.js";
 import { parseRequest } from "../../client/wire/requests.js";
-import { ZstdOutputLimitError, zstdDecompress } from "../../client/wire/zstd.js";
+import { ZstdOutputLimitError } from "../../client/wire/zstd.js";
+import { decompressZstdBody, leadingModelId, zstdPrefix } from "./decompress.js";
+import { checkMetadata, checkShortString, checkTags } from "./free-form.js";
 import type { FutureResult } from "./futures.js";
 import { HttpError } from "./http-error.js";
 import type {
@@ -30,6 +32,10 @@ const utf8 = new TextEncoder();
 
 export function parseCreateSession(body: unknown): CreateSessionInput {
   const v = parseRequest("createSession", body, "create_session");
+  checkTags(v.tags);
+  checkMetadata(v.userMetadata, "user_metadata");
+  checkShortString(v.sdkVersion, "sdk_version");
+  checkShortString(v.projectId, "project_id");
   const out: CreateSessionInput = { tags: v.tags, userMetadata: v.userMetadata };
   if (v.sdkVersion !== undefined) out.sdkVersion = v.sdkVersion;
   if (v.projectId !== undefined) out.projectId = v.projectId;
@@ -46,6 +52,7 @@ export function parseModelRef(body: unknown): { modelId: string } {
 
 export function parseCreateModel(body: unknown): CreateModelInput {
   const v = parseRequest("createModel", body, "create_model");
+  if (v.userMetadata !== undefined) checkMetadata(v.userMetadata, "user_metadata");
   const lora: CreateModelInput["lora"] = {
     rank: v.loraConfig.rank,
     trainUnembed: v.loraConfig.trainUnembed ?? true,
@@ -97,6 +104,9 @@ export function parseSaveWeightsForSampler(body: unknown): SaveWeightsForSampler
 
 export function parseLoadWeights(body: unknown): LoadWeightsInput {
   const v = parseRequest("loadWeights", body, "load_weights");
+  if (v.kind !== "load" && v.userMetadata !== undefined) {
+    checkMetadata(v.userMetadata, "user_metadata");
+  }
   if (v.kind === "load") {
     return { modelId: v.modelId, seqId: v.seqId, path: v.path, optimizer: v.optimizer };
   }
@@ -177,16 +187,23 @@ export function parseForwardBackwardJson(
   };
 }
 
-/** A protobuf `forward_backward` body, zstd-compressed when `encoding` says so. */
+/**
+ * A protobuf `forward_backward` body, zstd-compressed when `encoding` says so. `checkModel` sees
+ * the model id before the body is decompressed in full (an unknown model costs no decompression).
+ */
 export async function decodeForwardBackwardBody(
   body: Uint8Array,
   encoding: string,
   maxDecompressedBytes: number,
+  checkModel: (modelId: string) => void = () => undefined,
 ): Promise<ForwardBackwardInput> {
   let bytes = body;
   if (encoding === "zstd") {
+    const head = zstdPrefix(body, 1024);
+    const early = head && leadingModelId(head);
+    if (early !== undefined) checkModel(early);
     try {
-      bytes = await zstdDecompress(body, maxDecompressedBytes);
+      bytes = await decompressZstdBody(body, maxDecompressedBytes);
     } catch (err) {
       if (err instanceof ZstdOutputLimitError) {
         throw new HttpError(
@@ -239,5 +256,7 @@ export function parseSetTtl(body: unknown): { ttlSeconds: number | null } {
 }
 
 export function parseAssignProject(body: unknown): { projectId: string } {
-  return parseRequest("assignSessionProject", body, "session project");
+  const v = parseRequest("assignSessionProject", body, "session project");
+  checkShortString(v.projectId, "project_id");
+  return v;
 }

@@ -1,6 +1,7 @@
 import { randomUUID } from "node:crypto";
 import { TinkerValidationError } from "../../client/errors.js";
 import type { ForwardBackwardOutput, SampleResponse } from "../../client/types/outputs.js";
+import { scrubPaths } from "./http-error.js";
 
 /** What a future resolves to: plain JSON, or a result that has a protobuf encoding too. */
 export type FutureResult =
@@ -167,15 +168,18 @@ export class FutureStore {
   }
 }
 
-/** Validation problems are the caller's to fix ("user"); anything else is the server's. */
+/**
+ * Validation problems are the caller's to fix ("user"); anything else is the server's. Messages
+ * never carry server file system paths.
+ */
 export function failureOf(err: unknown): FutureFailure {
   if (err instanceof TinkerValidationError) {
     const field = err.field ? ` (field "${err.field}")` : "";
-    return { message: `${err.message}${field}`, category: "user" };
+    return { message: scrubPaths(`${err.message}${field}`), category: "user" };
   }
-  if (err instanceof UserError) return { message: err.message, category: "user" };
+  if (err instanceof UserError) return { message: scrubPaths(err.message), category: "user" };
   const message = err instanceof Error ? err.message : String(err);
-  return { message, category: "server" };
+  return { message: scrubPaths(message), category: "server" };
 }
 
 /** A request that was accepted but cannot be carried out because of what it asked for. */

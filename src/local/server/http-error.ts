@@ -19,13 +19,26 @@ export const badRequest = (message: string): HttpError => new HttpError(400, mes
 export const notFound = (message: string): HttpError => new HttpError(404, message);
 export const conflict = (message: string): HttpError => new HttpError(409, message);
 
-/** Maps an error thrown while handling a request to the HTTP error to send. */
-export function toHttpError(err: unknown): HttpError {
+/**
+ * Maps an error thrown while handling a request to the HTTP error to send. Unexpected errors
+ * become a 500 that names only `ref` (the server log has the details) and the error code.
+ */
+export function toHttpError(err: unknown, ref = ""): HttpError {
   if (err instanceof HttpError) return err;
   if (err instanceof TinkerValidationError) {
     const field = err.field ? ` (field "${err.field}")` : "";
     return new HttpError(400, `${err.message}${field}`);
   }
-  const message = err instanceof Error ? err.message : String(err);
-  return new HttpError(500, `internal server error: ${message}`);
+  const code = (err as NodeJS.ErrnoException | undefined)?.code;
+  const what = typeof code === "string" && /^E[A-Z0-9]+$/.test(code) ? ` (${code})` : "";
+  const see = ref ? `; the server log has the details under ${ref}` : "";
+  return new HttpError(500, `internal server error${what}${see}`);
+}
+
+/** Absolute file system paths (POSIX or Windows), except the server's own `/api/...` URLs. */
+const PATH_LIKE = /(^|[\s'"`(=[])((?:\/(?!api\/)|[A-Za-z]:\\)[^\s'"`),:\]]*)/g;
+
+/** `message` with absolute server paths replaced, so errors never show clients the file system. */
+export function scrubPaths(message: string): string {
+  return message.replace(PATH_LIKE, (_, lead: string) => `${lead}<server path>`);
 }

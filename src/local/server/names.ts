@@ -1,17 +1,29 @@
 import { HttpError } from "./http-error.js";
 
-const CHECKPOINT_NAME = /^[A-Za-z0-9_-][A-Za-z0-9_.-]{0,254}$/;
+/** Longest file name common file systems take (NAME_MAX). */
+const NAME_MAX = 255;
+/**
+ * What atomic writes add around a checkpoint's folder name for their temp and backup siblings:
+ * `.<name>.replaced-<pid>-<12 hex>`, with room for a 10-digit pid.
+ */
+const TEMP_NAME_OVERHEAD = ".".length + ".replaced-".length + 10 + "-".length + 12;
+/** Longest checkpoint name: its folder and the temp names used to write it all fit NAME_MAX. */
+export const MAX_CHECKPOINT_NAME = NAME_MAX - TEMP_NAME_OVERHEAD;
+
+const CHECKPOINT_NAME = new RegExp(`^[A-Za-z0-9_-][A-Za-z0-9_.-]{0,${MAX_CHECKPOINT_NAME - 1}}$`);
 
 /**
  * Checks a checkpoint name (the last part of `tinker://RUN/weights/NAME`): letters, digits, `_`,
- * `-`, `.`, not starting with a dot, at most 255 characters. This rules out path traversal.
+ * `-`, `.`, not starting with a dot, at most {@link MAX_CHECKPOINT_NAME} characters. This rules
+ * out path traversal.
  */
 export function validateCheckpointName(name: unknown, field = "path"): string {
   if (typeof name !== "string" || !CHECKPOINT_NAME.test(name)) {
     const shown = typeof name === "string" ? JSON.stringify(name.slice(0, 80)) : String(name);
+    const length = typeof name === "string" ? ` (${name.length} characters)` : "";
     throw new HttpError(
       400,
-      `invalid checkpoint name ${shown} in "${field}": use 1-255 characters from A-Z a-z 0-9 _ - . (not starting with a dot), e.g. "step-100"`,
+      `invalid checkpoint name ${shown}${length} in "${field}": use 1-${MAX_CHECKPOINT_NAME} characters from A-Z a-z 0-9 _ - . (not starting with a dot), e.g. "step-100"`,
     );
   }
   return name;

@@ -266,7 +266,13 @@ function runJson(service: TinkerService, r: RunRecord): Record<string, unknown> 
 
 function stringValues(meta: Record<string, unknown>): Record<string, string> {
   const out: Record<string, string> = {};
-  for (const [k, v] of Object.entries(meta)) out[k] = typeof v === "string" ? v : JSON.stringify(v);
+  for (const [k, v] of Object.entries(meta ?? {})) {
+    try {
+      out[k] = typeof v === "string" ? v : JSON.stringify(v);
+    } catch {
+      out[k] = "(not serialisable)"; // written before metadata had limits
+    }
+  }
   return out;
 }
 

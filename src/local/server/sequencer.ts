@@ -36,6 +36,10 @@ export class ModelSequencer {
   private readonly waiting = new Map<number, Waiting>();
   private readonly unsequenced: Waiting[] = [];
   private readonly seen = new Map<number, { kind: string; requestId: string }>();
+  /** The last seq_id whose job actually ran (-1 before any). */
+  private lastExecuted = -1;
+  /** Seq_id ranges given up on after a gap timeout (inclusive), newest last, a few kept. */
+  private readonly dropped: Array<{ from: number; to: number }> = [];
   private gapTimer: NodeJS.Timeout | undefined;
   private readonly gapTimeoutMs: number;
   private readonly maxAhead: number;
@@ -78,9 +82,20 @@ export class ModelSequencer {
       );
     }
     if (seqId < this.nextSeq) {
+      const gap = this.dropped.find((d) => seqId >= d.from && seqId <= d.to);
+      if (gap) {
+        throw new HttpError(
+          400,
+          `seq_id ${seqId} of ${this.label} arrived too late: seq_ids ${gap.from}..${gap.to} were given up after a gap of more than ${duration(this.gapTimeoutMs)} and the requests waiting then were dropped; the next expected seq_id is ${this.nextExpectedFree()}`,
+        );
+      }
+      const ran =
+        this.lastExecuted < 0
+          ? "has not executed any request yet"
+          : `last executed seq_id ${this.lastExecuted}`;
       throw new HttpError(
         400,
-        `seq_id ${seqId} of ${this.label} is out of order: the model already executed up to seq_id ${this.nextSeq - 1}; the next expected seq_id is ${this.nextExpectedFree()}`,
+        `seq_id ${seqId} of ${this.label} is out of order: the model ${ran}; the next expected seq_id is ${this.nextExpectedFree()}`,
       );
     }
     if (seqId > this.nextSeq + this.maxAhead) {
@@ -92,6 +107,28 @@ export class ModelSequencer {
     const requestId = this.futures.start(() => this.enqueue(seqId, job));
     this.seen.set(seqId, { kind, requestId });
     return requestId;
+  }
+
+  /**
+   * Marks `seqId` as used by a request that was rejected before it could be queued (its error went
+   * back with the HTTP answer), so requests behind it run at once instead of waiting for a gap
+   * timeout. A seq_id that is invalid, already known or behind the sequence is left alone.
+   */
+  consume(seqId: number | undefined, kind: string, reason: string): void {
+    if (this.closed || seqId === undefined || !Number.isSafeInteger(seqId)) return;
+    if (seqId < this.nextSeq || seqId > this.nextSeq + this.maxAhead || this.seen.has(seqId)) {
+      return;
+    }
+    const requestId = this.futures.start(() =>
+      this.enqueue(
+        seqId,
+        async () => {
+          throw new UserError(`this request was rejected when it was sent: ${reason}`);
+        },
+        false,
+      ),
+    );
+    this.seen.set(seqId, { kind, requestId });
   }
 
   /** Fails every waiting request with `reason` and refuses new ones. */
@@ -110,11 +147,15 @@ export class ModelSequencer {
     return s;
   }
 
-  private enqueue(seqId: number, job: () => Promise<FutureResult>): Promise<FutureResult> {
+  private enqueue(
+    seqId: number,
+    job: () => Promise<FutureResult>,
+    executes = true,
+  ): Promise<FutureResult> {
     return new Promise<FutureResult>((resolve, reject) => {
       this.waiting.set(seqId, {
         seqId,
-        run: () => this.execute(job, resolve, reject, true),
+        run: () => this.execute(job, resolve, reject, true, executes ? seqId : undefined),
         fail: reject,
       });
       this.pump();
@@ -137,6 +178,7 @@ export class ModelSequencer {
     resolve: (r: FutureResult) => void,
     reject: (e: unknown) => void,
     sequenced: boolean,
+    executesSeq?: number,
   ): void {
     this.running = true;
     let p: Promise<FutureResult>;
@@ -148,6 +190,7 @@ export class ModelSequencer {
     p.then(resolve, reject).finally(() => {
       this.running = false;
       if (sequenced) {
+        if (executesSeq !== undefined) this.lastExecuted = executesSeq;
         this.nextSeq++;
         this.prune();
       }
@@ -190,9 +233,11 @@ export class ModelSequencer {
     const missing = this.nextSeq;
     const ids = [...this.waiting.keys()].sort((a, b) => a - b);
     const last = ids[ids.length - 1]!;
-    const message = `seq_id ${missing} of ${this.label} never arrived within ${Math.round(this.gapTimeoutMs / 1000)} s, so the requests waiting behind it (seq_id ${ids.join(", ")}) were dropped; continue with seq_id ${last + 1}`;
+    const message = `seq_id ${missing} of ${this.label} never arrived within ${duration(this.gapTimeoutMs)}, so the requests waiting behind it (seq_id ${ids.join(", ")}) were dropped; continue with seq_id ${last + 1}`;
     for (const id of ids) this.waiting.get(id)!.fail(new UserError(message));
     this.waiting.clear();
+    this.dropped.push({ from: missing, to: last });
+    if (this.dropped.length > 64) this.dropped.shift();
     this.nextSeq = last + 1;
     this.prune();
     this.pump();
@@ -203,4 +248,8 @@ export class ModelSequencer {
     if (this.seen.size <= this.dedupeWindow) return;
     for (const k of this.seen.keys()) if (k < floor) this.seen.delete(k);
   }
+}
+
+function duration(ms: number): string {
+  return ms < 1000 ? `${ms} ms` : `${Math.round(ms / 1000)} s`;
 }

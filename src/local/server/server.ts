@@ -10,7 +10,7 @@ import type { LocalEngine } from "../engine/api.js";
 import { tinkerCacheDir } from "../fs/atomic.js";
 import { addApiRoutes } from "./api-routes.js";
 import { FutureStore } from "./futures.js";
-import { HttpError, toHttpError } from "./http-error.js";
+import { HttpError, scrubPaths, toHttpError } from "./http-error.js";
 import { sendJson } from "./http-io.js";
 import { addRestRoutes } from "./rest-routes.js";
 import { Router } from "./router.js";
@@ -47,7 +47,7 @@ export interface LocalServerOptions {
 export interface LocalServerLimits {
   /** Largest request body, bytes (default 256 MiB). */
   maxBodyBytes?: number;
-  /** Largest decompressed zstd body, bytes (default 1 GiB). */
+  /** Largest decompressed zstd body, bytes (default: `maxBodyBytes`). */
   maxDecompressedBytes?: number;
   /** How long `retrieve_future` holds a poll before `try_again`, ms (default 5000). */
   pollHoldMs?: number;
@@ -75,7 +75,6 @@ export interface LocalServer {
 }
 
 const PREFIX = "/api/v1";
-const LOOPBACK = new Set(["127.0.0.1", "::1", "localhost"]);
 
 /**
  * Starts a Tinker-compatible HTTP server over the local engine.
@@ -136,7 +135,8 @@ export async function startLocalServer(opts: LocalServerOptions = {}): Promise<L
   const router = new Router(PREFIX);
   addApiRoutes(router, service, {
     maxBodyBytes,
-    maxDecompressedBytes: limits.maxDecompressedBytes ?? 1024 * 1024 * 1024,
+    // A compressed body may not unpack to more than an uncompressed one may be.
+    maxDecompressedBytes: limits.maxDecompressedBytes ?? maxBodyBytes,
     pollHoldMs: limits.pollHoldMs ?? 5000,
     inlineResultBytes: limits.inlineResultBytes ?? 8 * 1024 * 1024,
     clientConfig: {
@@ -182,8 +182,9 @@ export async function startLocalServer(opts: LocalServerOptions = {}): Promise<L
       if (!route.public && expectedKey) checkApiKey(req, expectedKey);
       await route.handler({ req, res, url, params, signal: abort.signal });
     } catch (err) {
-      const httpErr = toHttpError(err);
-      if (httpErr.status >= 500) logger.error(`${method} ${req.url}: ${errorStack(err)}`);
+      const ref = `err-${randomUUID().slice(0, 8)}`;
+      const httpErr = toHttpError(err, ref);
+      if (httpErr.status >= 500) logger.error(`${method} ${req.url} [${ref}]: ${errorStack(err)}`);
       if (res.headersSent) {
         res.destroy();
         return;
@@ -192,7 +193,7 @@ export async function startLocalServer(opts: LocalServerOptions = {}): Promise<L
       sendJson(
         res,
         httpErr.status,
-        { detail: httpErr.message },
+        { detail: scrubPaths(httpErr.message) },
         {
           ...httpErr.headers,
           ...(close ? { connection: "close" } : {}),
@@ -259,14 +260,22 @@ export async function startLocalServer(opts: LocalServerOptions = {}): Promise<L
   };
 }
 
-/** Whether `host` names this machine only (127.0.0.0/8, ::1, localhost). */
+/**
+ * Whether `host` names this machine only: a literal address in 127.0.0.0/8, `::1`, or `localhost`.
+ * Names that merely start with "127." (`127.attacker.example`) are DNS names, not loopback.
+ */
 export function isLoopback(host: string): boolean {
-  return LOOPBACK.has(host) || host.startsWith("127.");
+  const h = host.toLowerCase();
+  if (h === "localhost") return true;
+  if (isIP(h) === 4) return h.startsWith("127.");
+  if (isIP(h) === 6) return h === "::1" || h === "0:0:0:0:0:0:0:1" || h.startsWith("::ffff:127.");
+  return false;
 }
 
 /**
  * Without an API key, a loopback server must not be reachable from web pages: browsers send
- * `Origin` on cross-site requests, and DNS rebinding shows up as a foreign `Host`.
+ * `Origin` on cross-site requests, and DNS rebinding shows up as a `Host` that is a DNS name.
+ * Only a literal loopback address, `localhost`, or the address the server is bound to is accepted.
  */
 function checkBrowserAndHost(req: IncomingMessage, open: boolean, bindHost: string): void {
   if (!open) return;
@@ -277,15 +286,32 @@ function checkBrowserAndHost(req: IncomingMessage, open: boolean, bindHost: stri
     );
   }
   const hostHeader = req.headers.host ?? "";
-  const name = hostHeader.startsWith("[")
-    ? hostHeader.slice(1, hostHeader.indexOf("]"))
-    : hostHeader.split(":")[0]!;
-  if (name !== "" && !isLoopback(name) && name !== bindHost) {
+  if (hostHeader === "") return; // HTTP/1.0 without Host: not a browser, which always sends one
+  const name = hostName(hostHeader);
+  if (name === undefined || (!isLoopback(name) && name !== bindHost.toLowerCase())) {
     throw new HttpError(
       403,
-      `unexpected Host header ${JSON.stringify(hostHeader)}; use 127.0.0.1 or localhost`,
+      `unexpected Host header ${JSON.stringify(hostHeader.slice(0, 100))}; use 127.0.0.1 or localhost`,
     );
   }
+}
+
+/** The host part of a Host header (`name`, `name:port`, `[v6]`, `[v6]:port`), lower-cased. */
+function hostName(header: string): string | undefined {
+  let name: string;
+  let rest: string;
+  if (header.startsWith("[")) {
+    const end = header.indexOf("]");
+    if (end < 0) return undefined;
+    name = header.slice(1, end);
+    rest = header.slice(end + 1);
+  } else {
+    const colon = header.indexOf(":");
+    name = colon < 0 ? header : header.slice(0, colon);
+    rest = colon < 0 ? "" : header.slice(colon);
+  }
+  if (rest !== "" && !/^:\d{1,5}$/.test(rest)) return undefined;
+  return name === "" ? undefined : name.toLowerCase();
 }
 
 function checkApiKey(req: IncomingMessage, expected: Buffer): void {

@@ -10,6 +10,7 @@ import {
 } from "../../client/types/params.js";
 import { parseTinkerPath } from "../../client/wire/paths.js";
 import type { BaseModelInfo, LocalEngine, ResolvedLoraConfig } from "../engine/api.js";
+import { validateAdamParams } from "../engine/train/adamw.js";
 import { writeDirAtomic } from "../fs/atomic.js";
 import { type FutureResult, type FutureStore, UserError } from "./futures.js";
 import { badRequest, HttpError, notFound } from "./http-error.js";
@@ -133,8 +134,8 @@ export class TinkerService {
   }
 
   async setSessionProject(sessionId: string, projectId: string): Promise<void> {
-    const s = this.requireSession(sessionId);
-    await this.store.putSession({ ...s, projectId });
+    this.requireSession(sessionId);
+    await this.store.updateSession(sessionId, (s) => s && { ...s, projectId });
   }
 
   // ---- base models ---------------------------------------------------------------------------
@@ -190,8 +191,7 @@ export class TinkerService {
     };
     const { requestId } = this.registerModel(run, async () => {
       await this.engine.createAdapter(modelId, run.baseModel, lora);
-      await this.store.putRun(run);
-      await this.linkRunToSession(run);
+      await this.persistNewRun(run);
       return { kind: "json", value: { model_id: modelId, type: "create_model" } };
     });
     this.creations.set(modelId, requestId);
@@ -224,13 +224,23 @@ export class TinkerService {
     return { requestId, model };
   }
 
-  private async linkRunToSession(run: RunRecord): Promise<void> {
-    const s = this.store.sessions.get(run.sessionId);
-    if (s && !s.trainingRunIds.includes(run.trainingRunId)) {
-      await this.store.putSession({
-        ...s,
-        trainingRunIds: [...s.trainingRunIds, run.trainingRunId],
-      });
+  /**
+   * Records a run whose adapter the engine now holds. On failure (a full disk, say) nothing of it
+   * stays: no listed run, no run folder, no engine adapter; the same request can be retried.
+   */
+  private async persistNewRun(run: RunRecord): Promise<void> {
+    const id = run.trainingRunId;
+    try {
+      await this.store.putRun(run);
+      await this.store.updateSession(run.sessionId, (s) =>
+        s && !s.trainingRunIds.includes(id)
+          ? { ...s, trainingRunIds: [...s.trainingRunIds, id] }
+          : undefined,
+      );
+    } catch (err) {
+      await this.store.removeRun(id).catch(() => undefined);
+      await this.engine.dropAdapter(id).catch(() => undefined);
+      throw err;
     }
   }
 
@@ -286,71 +296,129 @@ export class TinkerService {
 
   forwardBackward(input: ForwardBackwardInput): string {
     const m = this.requireModel(input.modelId);
-    const lossFn = requireLossFn(input.lossFn);
-    if (input.data.length === 0) {
-      throw badRequest("forward_backward needs at least one datum in data");
-    }
     const kind = input.forwardOnly ? "forward" : "forward_backward";
-    return m.sequencer.submit(input.seqId, kind, async () => {
-      const out = await this.engine.forwardBackward(
-        input.modelId,
-        input.data,
-        lossFn,
-        input.lossFnConfig,
-        input.forwardOnly,
-      );
-      return { kind: "forward_backward", value: out };
-    });
+    return this.submitChecked(
+      m,
+      input.seqId,
+      kind,
+      () => {
+        const lossFn = requireLossFn(input.lossFn);
+        if (input.data.length === 0) {
+          throw badRequest("forward_backward needs at least one datum in data");
+        }
+        return lossFn;
+      },
+      async (lossFn) => {
+        const out = await this.engine.forwardBackward(
+          input.modelId,
+          input.data,
+          lossFn,
+          input.lossFnConfig,
+          input.forwardOnly,
+        );
+        return { kind: "forward_backward", value: out };
+      },
+    );
   }
 
   optimStep(input: OptimStepInput): string {
     const m = this.requireModel(input.modelId);
-    const adam = resolveAdam(input.adam);
-    return m.sequencer.submit(input.seqId, "optim_step", async () => {
-      const out = await this.engine.optimStep(input.modelId, adam);
-      return { kind: "json", value: { metrics: out.metrics ?? {} } };
-    });
+    return this.submitChecked(
+      m,
+      input.seqId,
+      "optim_step",
+      () => resolveAdam(input.adam),
+      async (adam) => {
+        const out = await this.engine.optimStep(input.modelId, adam);
+        return { kind: "json", value: { metrics: out.metrics ?? {} } };
+      },
+    );
   }
 
   saveWeights(input: SaveWeightsInput): string {
     const m = this.requireModel(input.modelId);
-    const name = validateCheckpointName(input.name);
-    const ttl = validateTtl(input.ttlSeconds);
-    return m.sequencer.submit(input.seqId, "save_weights", async () => {
-      const id = checkpointId({ kind: "weights", name });
-      if (!input.overwrite && this.store.getCheckpoint(input.modelId, id)) {
-        throw new UserError(
-          `checkpoint ${id} already exists in run ${input.modelId}; pass overwrite=true or choose another name`,
-        );
-      }
-      const rec = await this.saveCheckpoint(m, "weights", name, ttl);
-      return { kind: "json", value: { path: tinkerPathOf(rec), type: "save_weights" } };
-    });
+    return this.submitChecked(
+      m,
+      input.seqId,
+      "save_weights",
+      () => ({ name: validateCheckpointName(input.name), ttl: validateTtl(input.ttlSeconds) }),
+      async ({ name, ttl }) => {
+        const id = checkpointId({ kind: "weights", name });
+        if (!input.overwrite && this.store.getCheckpoint(input.modelId, id)) {
+          throw new UserError(
+            `checkpoint ${id} already exists in run ${input.modelId}; pass overwrite=true or choose another name`,
+          );
+        }
+        const rec = await this.saveCheckpoint(m, "weights", name, ttl);
+        return { kind: "json", value: { path: tinkerPathOf(rec), type: "save_weights" } };
+      },
+    );
   }
 
   saveWeightsForSampler(input: SaveWeightsForSamplerInput): string {
     const m = this.requireModel(input.modelId);
+    const kind = "save_weights_for_sampler";
     if (input.name === undefined) {
-      if (input.samplingSessionSeqId === undefined) {
-        throw badRequest(
-          "save_weights_for_sampler needs either path (a checkpoint name) or sampling_session_seq_id (ephemeral weights)",
-        );
-      }
       const slot = input.samplingSessionSeqId;
-      return m.sequencer.submit(input.seqId, "save_weights_for_sampler", async () => {
-        const samplerId = await this.snapshotForSampling(m, slot);
-        return {
-          kind: "json",
-          value: { sampling_session_id: samplerId, type: "save_weights_for_sampler" },
-        };
-      });
+      return this.submitChecked(
+        m,
+        input.seqId,
+        kind,
+        () => {
+          if (slot === undefined) {
+            throw badRequest(
+              "save_weights_for_sampler needs either path (a checkpoint name) or sampling_session_seq_id (ephemeral weights)",
+            );
+          }
+          return slot;
+        },
+        async (slot) => {
+          const samplerId = await this.snapshotForSampling(m, slot);
+          return { kind: "json", value: { sampling_session_id: samplerId, type: kind } };
+        },
+      );
     }
-    const name = validateCheckpointName(input.name);
-    const ttl = validateTtl(input.ttlSeconds);
-    return m.sequencer.submit(input.seqId, "save_weights_for_sampler", async () => {
-      const rec = await this.saveCheckpoint(m, "sampler_weights", name, ttl);
-      return { kind: "json", value: { path: tinkerPathOf(rec), type: "save_weights_for_sampler" } };
-    });
+    const named = input.name;
+    return this.submitChecked(
+      m,
+      input.seqId,
+      kind,
+      () => ({ name: validateCheckpointName(named), ttl: validateTtl(input.ttlSeconds) }),
+      async ({ name, ttl }) => {
+        const rec = await this.saveCheckpoint(m, "sampler_weights", name, ttl);
+        return { kind: "json", value: { path: tinkerPathOf(rec), type: kind } };
+      },
+    );
+  }
+
+  /**
+   * Queues `job` at `seqId` once `check` passes. A request `check` rejects (a 400 for the caller)
+   * still uses up its seq_id, so the requests the client pipelined behind it run at once.
+   */
+  private submitChecked<T>(
+    m: LiveModel,
+    seqId: number | undefined,
+    kind: string,
+    check: () => T,
+    job: (checked: T) => Promise<FutureResult>,
+  ): string {
+    let checked: T;
+    try {
+      checked = check();
+    } catch (err) {
+      m.sequencer.consume(seqId, kind, errorText(err));
+      throw err;
+    }
+    return m.sequencer.submit(seqId, kind, () => job(checked));
+  }
+
+  /**
+   * A sequenced request whose body could not be parsed: its seq_id is used up (see
+   * {@link submitChecked}) when the body still named a live model and a seq_id.
+   */
+  consumeRejected(modelId: unknown, seqId: unknown, kind: string, err: unknown): void {
+    if (typeof modelId !== "string" || typeof seqId !== "number") return;
+    this.models.get(modelId)?.sequencer.consume(seqId, kind, errorText(err));
   }
 
   private async saveCheckpoint(
@@ -399,32 +467,44 @@ export class TinkerService {
       sessionId: m.run.sessionId,
       baseModel: m.run.baseModel,
     };
+    try {
+      await this.linkSamplerToSession(record);
+    } catch (err) {
+      this.adapters.forget(key);
+      throw err;
+    }
     this.samplers.set(samplerId, { record, adapterKey: key });
-    await this.linkSamplerToSession(record);
     return samplerId;
   }
 
   async loadWeights(input: LoadWeightsInput): Promise<{ requestId: string; modelId: string }> {
-    const source = this.parseCheckpointPath(input.path, "path");
     if (input.modelId !== undefined) {
       const m = this.requireModel(input.modelId);
-      const requestId = m.sequencer.submit(input.seqId, "load_weights", async () => {
-        const rec = await this.requireCheckpoint(source.runId, source.kind, source.name);
-        const srcRun = this.store.runs.get(rec.runId);
-        if (srcRun && srcRun.baseModel !== m.run.baseModel) {
-          throw new UserError(
-            `checkpoint ${input.path} was trained on ${srcRun.baseModel} but model ${m.run.trainingRunId} uses ${m.run.baseModel}; load it into a model of the same base model`,
-          );
-        }
-        await this.loadInto(m.run.trainingRunId, rec, input.optimizer);
-        return {
-          kind: "json",
-          value: { path: input.path, model_id: m.run.trainingRunId, type: "load_weights" },
-        };
-      });
+      const check = () => this.parseCheckpointPath(input.path, "path");
+      const requestId = this.submitChecked(
+        m,
+        input.seqId,
+        "load_weights",
+        check,
+        async (source) => {
+          const rec = await this.requireCheckpoint(source.runId, source.kind, source.name);
+          const srcRun = this.store.runs.get(rec.runId);
+          if (srcRun && srcRun.baseModel !== m.run.baseModel) {
+            throw new UserError(
+              `checkpoint ${input.path} was trained on ${srcRun.baseModel} but model ${m.run.trainingRunId} uses ${m.run.baseModel}; load it into a model of the same base model`,
+            );
+          }
+          await this.loadInto(m.run.trainingRunId, rec, input.optimizer);
+          return {
+            kind: "json",
+            value: { path: input.path, model_id: m.run.trainingRunId, type: "load_weights" },
+          };
+        },
+      );
       return { requestId, modelId: m.run.trainingRunId };
     }
     // Create-via-load: the load is the new model's first request (seq_id 0).
+    const source = this.parseCheckpointPath(input.path, "path");
     if (input.sessionId === undefined || input.modelSeqId === undefined) {
       throw badRequest(
         "load_weights needs model_id and seq_id (load into an existing model), or session_id and model_seq_id (create a model from the checkpoint)",
@@ -459,8 +539,7 @@ export class TinkerService {
     };
     const { requestId } = this.registerModel(run, async () => {
       await this.loadInto(modelId, rec, input.optimizer);
-      await this.store.putRun(run);
-      await this.linkRunToSession(run);
+      await this.persistNewRun(run);
       return { kind: "json", value: { path: input.path, model_id: modelId, type: "load_weights" } };
     });
     this.creations.set(modelId, requestId);
@@ -591,9 +670,9 @@ export class TinkerService {
       input.baseModel,
       input.modelPath,
     );
-    this.samplers.set(samplerId, live);
     await this.store.putSampler(live.record);
     await this.linkSamplerToSession(live.record);
+    this.samplers.set(samplerId, live);
     return samplerId;
   }
 
@@ -630,10 +709,10 @@ export class TinkerService {
   }
 
   private async linkSamplerToSession(rec: SamplerRecord): Promise<void> {
-    const s = this.store.sessions.get(rec.sessionId);
-    if (s && !s.samplerIds.includes(rec.samplerId)) {
-      await this.store.putSession({ ...s, samplerIds: [...s.samplerIds, rec.samplerId] });
-    }
+    const id = rec.samplerId;
+    await this.store.updateSession(rec.sessionId, (s) =>
+      s && !s.samplerIds.includes(id) ? { ...s, samplerIds: [...s.samplerIds, id] } : undefined,
+    );
   }
 
   /** `samplers/{id}`: the sampler's base model and weights path. */
@@ -804,17 +883,27 @@ function resolveLora(l: CreateModelInput["lora"]): ResolvedLoraConfig {
   };
 }
 
+const ADAM_WIRE_NAMES: Record<keyof AdamParams, string> = {
+  learningRate: "learning_rate",
+  beta1: "beta1",
+  beta2: "beta2",
+  eps: "eps",
+  weightDecay: "weight_decay",
+  gradClipNorm: "grad_clip_norm",
+};
+
 function resolveAdam(a: AdamParams): Required<AdamParams> {
   const out = { ...ADAM_DEFAULTS } as Required<AdamParams>;
   for (const key of Object.keys(ADAM_DEFAULTS) as Array<keyof AdamParams>) {
     const v = a[key];
     if (v === undefined) continue;
-    if (typeof v !== "number" || !Number.isFinite(v)) {
-      throw new TinkerValidationError(`adam_params.${key} must be a finite number, got ${v}`, key);
+    if (typeof v !== "number") {
+      const field = `adam_params.${ADAM_WIRE_NAMES[key]}`;
+      throw new TinkerValidationError(`${field} must be a number, got ${String(v)}`, field);
     }
     out[key] = v;
   }
-  if (out.learningRate < 0) throw badRequest("adam_params.learning_rate must be >= 0");
+  validateAdamParams(out);
   return out;
 }
 

@@ -1,13 +1,14 @@
-import { mkdir, readdir, readFile, rm, stat } from "node:fs/promises";
+import { chmod, mkdir, readdir, readFile, rm, stat } from "node:fs/promises";
 import { join } from "node:path";
 import type { ResolvedLoraConfig } from "../engine/api.js";
 import {
   readdirIfExists,
   recoverAtomicDirsIn,
   writeDirAtomic,
-  writeJsonAtomic,
+  writeFileAtomic,
 } from "../fs/atomic.js";
 import { type CheckpointKind, checkpointType, dirNameToId, idToDirName } from "./names.js";
+import { ownerMayBeAlive } from "./process-alive.js";
 
 /** A client session (`create_session`). */
 export interface SessionRecord {
@@ -73,7 +74,9 @@ export function tinkerPathOf(c: Pick<CheckpointRecord, "runId" | "kind" | "name"
  * ```
  *
  * Ids are escaped into directory names. Every write is atomic (temp + rename), so a crash leaves
- * either the old or the new version, and unfinished temp entries are ignored on load.
+ * either the old or the new version; temp entries of writers that died are removed on load.
+ * Memory follows disk: a record is listed only once its file is written. Folders are private to
+ * the user (0700) and files 0600.
  */
 export class ServerStore {
   readonly sessions = new Map<string, SessionRecord>();
@@ -82,12 +85,18 @@ export class ServerStore {
   /** runId -> checkpoint id -> record. */
   readonly checkpoints = new Map<string, Map<string, CheckpointRecord>>();
   private readonly writes = new Map<string, Promise<void>>();
+  /** Parsed JSON files by path, with the stat they were read at (listings re-read only changes). */
+  private readonly parsed = new Map<string, { mtimeMs: number; size: number; value: unknown }>();
 
   constructor(readonly dataDir: string) {}
 
   /** Reads everything saved under the data directory, repairing interrupted checkpoint writes. */
   async load(): Promise<void> {
-    await mkdir(this.dataDir, { recursive: true });
+    await mkdir(this.dataDir, { recursive: true, mode: 0o700 });
+    await chmod(this.dataDir, 0o700).catch(() => undefined); // an older, world-readable one
+    for (const sub of ["sessions", "samplers", "runs"]) {
+      await mkdir(join(this.dataDir, sub), { recursive: true, mode: 0o700 });
+    }
     await this.scan(true);
   }
 
@@ -103,17 +112,21 @@ export class ServerStore {
   /** Re-reads one run and its checkpoints from disk; false when it does not exist there. */
   async reloadRun(runId: string, recover = false): Promise<boolean> {
     const dir = this.runDir(runId);
-    const run = await readJson<RunRecord>(join(dir, "run.json"));
+    if (recover) await removeDeadWritersTemps(dir);
+    const run = await this.readJsonCached<RunRecord>(join(dir, "run.json"));
     if (!run || run.trainingRunId !== runId) return false;
     if (!this.runs.has(runId)) this.runs.set(runId, run);
     const cps = new Map<string, CheckpointRecord>();
     for (const kind of ["weights", "sampler_weights"] as const) {
       const kindDir = join(dir, kind);
-      // A crash between the two renames of an atomic replace leaves only the hidden backup of a
-      // checkpoint, so recovery must look at the whole folder, not just the visible names.
-      if (recover) await recoverAtomicDirsIn(kindDir);
+      if (recover) {
+        await removeDeadWritersTemps(kindDir);
+        // A crash between the two renames of an atomic replace leaves only the hidden backup of a
+        // checkpoint, so recovery must look at the whole folder, not just the visible names.
+        await recoverAtomicDirsIn(kindDir);
+      }
       for (const name of await listDirs(kindDir)) {
-        const rec = await readJson<CheckpointRecord>(join(kindDir, name, META_FILE));
+        const rec = await this.readJsonCached<CheckpointRecord>(join(kindDir, name, META_FILE));
         if (rec && rec.name === name && rec.kind === kind) cps.set(checkpointId(rec), rec);
       }
     }
@@ -122,10 +135,17 @@ export class ServerStore {
   }
 
   private async scan(recover: boolean): Promise<void> {
-    for (const s of await readJsonDir<SessionRecord>(join(this.dataDir, "sessions"))) {
+    const sessions = join(this.dataDir, "sessions");
+    const samplers = join(this.dataDir, "samplers");
+    if (recover) {
+      await removeDeadWritersTemps(sessions);
+      await removeDeadWritersTemps(samplers);
+      await removeDeadWritersTemps(join(this.dataDir, "runs"));
+    }
+    for (const s of await this.readNewJson<SessionRecord>(sessions, this.sessions)) {
       if (!this.sessions.has(s.sessionId)) this.sessions.set(s.sessionId, s);
     }
-    for (const s of await readJsonDir<SamplerRecord>(join(this.dataDir, "samplers"))) {
+    for (const s of await this.readNewJson<SamplerRecord>(samplers, this.samplers)) {
       if (!this.samplers.has(s.samplerId)) this.samplers.set(s.samplerId, s);
     }
     for (const dir of await listDirs(join(this.dataDir, "runs"))) {
@@ -133,32 +153,100 @@ export class ServerStore {
     }
   }
 
+  /** Records in `dir` whose ids `known` does not hold yet (known ones are never re-read). */
+  private async readNewJson<T>(dir: string, known: ReadonlyMap<string, unknown>): Promise<T[]> {
+    const out: T[] = [];
+    for (const n of await readdirIfExists(dir)) {
+      if (n.startsWith(".") || !n.endsWith(".json")) continue;
+      if (known.has(dirNameToId(n.slice(0, -".json".length)))) continue;
+      const v = await this.readJsonCached<T>(join(dir, n));
+      if (v) out.push(v);
+    }
+    return out;
+  }
+
+  /** A JSON file, parsed again only when its size or mtime changed since the last read. */
+  private async readJsonCached<T>(path: string): Promise<T | undefined> {
+    const st = await stat(path).catch(() => undefined);
+    if (!st?.isFile()) {
+      this.parsed.delete(path);
+      return undefined;
+    }
+    const hit = this.parsed.get(path);
+    if (hit && hit.mtimeMs === st.mtimeMs && hit.size === st.size) return hit.value as T;
+    const value = await readJson<T>(path);
+    if (value !== undefined) this.parsed.set(path, { mtimeMs: st.mtimeMs, size: st.size, value });
+    return value;
+  }
+
   async putSession(s: SessionRecord): Promise<void> {
-    this.sessions.set(s.sessionId, s);
-    const path = join(this.dataDir, "sessions", `${idToDirName(s.sessionId)}.json`);
-    await this.persist(path, () => this.sessions.get(s.sessionId));
-  }
-
-  async putSampler(s: SamplerRecord): Promise<void> {
-    this.samplers.set(s.samplerId, s);
-    const path = join(this.dataDir, "samplers", `${idToDirName(s.samplerId)}.json`);
-    await this.persist(path, () => this.samplers.get(s.samplerId));
-  }
-
-  async putRun(r: RunRecord): Promise<void> {
-    this.runs.set(r.trainingRunId, r);
-    if (!this.checkpoints.has(r.trainingRunId)) this.checkpoints.set(r.trainingRunId, new Map());
-    const path = join(this.runDir(r.trainingRunId), "run.json");
-    await this.persist(path, () => this.runs.get(r.trainingRunId));
+    await this.updateSession(s.sessionId, () => s);
   }
 
   /**
-   * Writes the latest in-memory value of a record, one write per file at a time, so overlapping
-   * updates can never leave an older version on disk.
+   * Replaces a session with `update(current)` (skipped when it returns undefined). Updates of one
+   * session apply one after another, each to the result of the previous one, and memory changes
+   * only once the file is written.
    */
-  private persist(path: string, latest: () => unknown): Promise<void> {
+  async updateSession(
+    sessionId: string,
+    update: (current: SessionRecord | undefined) => SessionRecord | undefined,
+  ): Promise<void> {
+    const path = join(this.dataDir, "sessions", `${idToDirName(sessionId)}.json`);
+    await this.persist(
+      path,
+      () => update(this.sessions.get(sessionId)),
+      (v) => this.sessions.set(sessionId, v),
+    );
+  }
+
+  async putSampler(s: SamplerRecord): Promise<void> {
+    const path = join(this.dataDir, "samplers", `${idToDirName(s.samplerId)}.json`);
+    await this.persist(
+      path,
+      () => s,
+      (v) => this.samplers.set(s.samplerId, v),
+    );
+  }
+
+  async putRun(r: RunRecord): Promise<void> {
+    const path = join(this.runDir(r.trainingRunId), "run.json");
+    await this.persist(
+      path,
+      () => r,
+      (v) => {
+        this.runs.set(r.trainingRunId, v);
+        if (!this.checkpoints.has(r.trainingRunId))
+          this.checkpoints.set(r.trainingRunId, new Map());
+      },
+    );
+  }
+
+  /** Forgets a run and deletes its folder (undoing a creation that failed half way). */
+  async removeRun(runId: string): Promise<void> {
+    await rm(this.runDir(runId), { recursive: true, force: true });
+    this.runs.delete(runId);
+    this.checkpoints.delete(runId);
+  }
+
+  /**
+   * Writes `compute()` to `path`, then hands it to `commit`; one write per file at a time, so
+   * overlapping updates can never leave an older version on disk or in memory.
+   */
+  private persist<T>(
+    path: string,
+    compute: () => T | undefined,
+    commit: (v: T) => void,
+  ): Promise<void> {
     const prev = this.writes.get(path) ?? Promise.resolve();
-    const next = prev.catch(() => undefined).then(() => writeJsonAtomic(path, latest()));
+    const next = prev
+      .catch(() => undefined)
+      .then(async () => {
+        const value = compute();
+        if (value === undefined) return;
+        await writeFileAtomic(path, `${JSON.stringify(value, null, 2)}\n`, { mode: 0o600 });
+        commit(value);
+      });
     this.writes.set(path, next);
     void next
       .finally(() => {
@@ -194,6 +282,7 @@ export class ServerStore {
     const now = new Date();
     const rec = await writeDirAtomic(this.checkpointDir(runId, kind, name), async (tmp) => {
       await write(tmp);
+      await makePrivate(tmp);
       const r: CheckpointRecord = {
         runId,
         kind,
@@ -205,7 +294,9 @@ export class ServerStore {
       if (opts.ttlSeconds !== undefined) {
         r.expiresAt = new Date(now.getTime() + opts.ttlSeconds * 1000).toISOString();
       }
-      await writeJsonAtomic(join(tmp, META_FILE), r);
+      await writeFileAtomic(join(tmp, META_FILE), `${JSON.stringify(r, null, 2)}\n`, {
+        mode: 0o600,
+      });
       return r;
     });
     let map = this.checkpoints.get(runId);
@@ -219,13 +310,14 @@ export class ServerStore {
 
   /** Rewrites a checkpoint's metadata (publish state, TTL). */
   async updateCheckpoint(rec: CheckpointRecord): Promise<void> {
-    await writeJsonAtomic(join(this.checkpointDir(rec.runId, rec.kind, rec.name), META_FILE), rec);
+    const path = join(this.checkpointDir(rec.runId, rec.kind, rec.name), META_FILE);
+    await writeFileAtomic(path, `${JSON.stringify(rec, null, 2)}\n`, { mode: 0o600 });
     this.checkpoints.get(rec.runId)?.set(checkpointId(rec), rec);
   }
 
   async deleteCheckpoint(rec: CheckpointRecord): Promise<void> {
-    this.checkpoints.get(rec.runId)?.delete(checkpointId(rec));
     await rm(this.checkpointDir(rec.runId, rec.kind, rec.name), { recursive: true, force: true });
+    this.checkpoints.get(rec.runId)?.delete(checkpointId(rec));
   }
 
   /** Deletes checkpoints whose TTL has passed; returns them. */
@@ -285,14 +377,23 @@ async function readJson<T>(path: string): Promise<T | undefined> {
   }
 }
 
-async function readJsonDir<T>(dir: string): Promise<T[]> {
-  const out: T[] = [];
+/** Temp entries (`.<name>.tmp-<pid>-<hex>`) in `dir` left by writer processes that have died. */
+async function removeDeadWritersTemps(dir: string): Promise<void> {
   for (const n of await readdirIfExists(dir)) {
-    if (n.startsWith(".") || !n.endsWith(".json")) continue;
-    const v = await readJson<T>(join(dir, n));
-    if (v) out.push(v);
+    const m = /^\..+\.tmp-(\d+)-[0-9a-f]{12}$/.exec(n);
+    if (m && !ownerMayBeAlive(Number(m[1])))
+      await rm(join(dir, n), { recursive: true, force: true });
   }
-  return out;
+}
+
+/** Folders 0700 and files 0600 under `dir`, whatever mode the writer gave them. */
+async function makePrivate(dir: string): Promise<void> {
+  await chmod(dir, 0o700);
+  for (const e of await readdir(dir, { withFileTypes: true })) {
+    const p = join(dir, e.name);
+    if (e.isDirectory()) await makePrivate(p);
+    else if (e.isFile()) await chmod(p, 0o600);
+  }
 }
 
 async function dirSize(dir: string): Promise<number> {

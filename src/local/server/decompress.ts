@@ -1,0 +1,130 @@
+import { createRequire } from "node:module";
+import { Worker } from "node:worker_threads";
+import { Decompress } from "fzstd";
+import { TinkerValidationError } from "../../client/errors.js";
+import { ZstdOutputLimitError, zstdBackend, zstdDecompress } from "../../client/wire/zstd.js";
+import { Semaphore } from "./semaphore.js";
+
+/**
+ * Decompression of zstd request bodies off the event loop. Node 20 has no native zstd, and the
+ * pure-JS decoder runs synchronously: a 30 KB bomb would freeze every client for seconds. Each
+ * body is decoded in a short-lived worker thread (its memory goes with it), one at a time.
+ */
+
+/** Plain CommonJS, so it runs from the bundle and from TypeScript sources alike. */
+const WORKER_SOURCE = `
+const { parentPort, workerData } = require("node:worker_threads");
+const { Decompress } = require(workerData.fzstd);
+const { input, cap } = workerData;
+let out = new Uint8Array(Math.min(cap, Math.max(1024, input.length * 4)));
+let total = 0;
+try {
+  const d = new Decompress((chunk) => {
+    if (total + chunk.length > cap) throw new Error("TINKER_LIMIT");
+    if (total + chunk.length > out.length) {
+      const bigger = new Uint8Array(Math.min(cap, Math.max(out.length * 2, total + chunk.length)));
+      bigger.set(out.subarray(0, total));
+      out = bigger;
+    }
+    out.set(chunk, total);
+    total += chunk.length;
+  });
+  d.push(input, true);
+  const result = out.slice(0, total);
+  parentPort.postMessage({ ok: true, out: result }, [result.buffer]);
+} catch (e) {
+  const message = e && e.message ? e.message : String(e);
+  parentPort.postMessage({ ok: false, limit: message === "TINKER_LIMIT", message });
+}
+`;
+
+const oneAtATime = new Semaphore(1);
+let fzstdPath: string | undefined;
+
+/**
+ * Decompresses a zstd body without blocking the event loop. Fails with
+ * {@link ZstdOutputLimitError} once the output would pass `cap`, TinkerValidationError on corrupt data.
+ */
+export function decompressZstdBody(input: Uint8Array, cap: number): Promise<Uint8Array> {
+  // node:zlib (Node >= 22.15) already decodes on the libuv thread pool.
+  if (zstdBackend === "node:zlib") return zstdDecompress(input, cap);
+  return oneAtATime.run(() => inWorker(input, cap));
+}
+
+function inWorker(input: Uint8Array, cap: number): Promise<Uint8Array> {
+  fzstdPath ??= createRequire(import.meta.url).resolve("fzstd");
+  const worker = new Worker(WORKER_SOURCE, {
+    eval: true,
+    workerData: { fzstd: fzstdPath, input, cap },
+  });
+  return new Promise<Uint8Array>((resolve, reject) => {
+    let settled = false;
+    worker.once(
+      "message",
+      (msg: { ok: true; out: Uint8Array } | { ok: false; limit: boolean; message: string }) => {
+        settled = true;
+        if (msg.ok) resolve(msg.out);
+        else if (msg.limit) reject(new ZstdOutputLimitError(cap, "stopped while decoding"));
+        else reject(new TinkerValidationError(`invalid zstd data: ${msg.message}`, "body"));
+        void worker.terminate();
+      },
+    );
+    worker.once("error", (err) => {
+      if (!settled) reject(new TinkerValidationError(`invalid zstd data: ${err.message}`, "body"));
+      settled = true;
+    });
+    worker.once("exit", (code) => {
+      if (!settled) reject(new Error(`zstd worker exited with code ${code}`));
+      settled = true;
+    });
+  });
+}
+
+/**
+ * The first bytes of a zstd body, decoding as little as possible (one block of at most 128 KiB):
+ * enough to read the leading fields of a protobuf message before paying for the whole body.
+ * Undefined when the body is corrupt or too short.
+ */
+export function zstdPrefix(input: Uint8Array, want: number): Uint8Array | undefined {
+  const parts: Uint8Array[] = [];
+  let total = 0;
+  const stop = new Error("enough");
+  const d = new Decompress((chunk) => {
+    parts.push(chunk);
+    total += chunk.length;
+    if (total >= want) throw stop;
+  });
+  try {
+    for (let at = 0; at < input.length && total < want; at += 64) {
+      d.push(input.subarray(at, Math.min(at + 64, input.length)), at + 64 >= input.length);
+    }
+  } catch (err) {
+    if (err !== stop) return undefined;
+  }
+  if (total === 0) return undefined;
+  const out = new Uint8Array(total);
+  let at = 0;
+  for (const p of parts) {
+    out.set(p, at);
+    at += p.length;
+  }
+  return out;
+}
+
+/**
+ * Field 1 (`model_id`, a string) of a ForwardBackwardRequest when the message starts with it, as
+ * encoders write fields in number order. Undefined otherwise.
+ */
+export function leadingModelId(bytes: Uint8Array): string | undefined {
+  if (bytes[0] !== 0x0a) return undefined;
+  let len = 0;
+  let at = 1;
+  for (let shift = 0; ; shift += 7) {
+    const b = bytes[at++];
+    if (b === undefined || shift > 21) return undefined;
+    len += (b & 0x7f) * 2 ** shift;
+    if (b < 0x80) break;
+  }
+  if (at + len > bytes.length) return undefined;
+  return Buffer.from(bytes.subarray(at, at + len)).toString("utf8");
+}
