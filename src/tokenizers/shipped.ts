@@ -8,7 +8,7 @@ import { tinkerCacheDir, writeDirOnce } from "../fs/atomic.js";
 
 /**
  * The folder of the Qwen3 tokenizer shipped in the built package (`dist/assets/qwen3-tokenizer`,
- * written by `scripts/bundle-tokenizers.mjs`), or undefined when running from the sources. Every
+ * written by `scripts/postbuild.mjs`), or undefined when running from the sources. Every
  * bundle (`index`, `local`, `cli`, `worker`, ESM and CJS) sits in `dist/`, next to `assets/`.
  */
 function shippedAssetDir(): string | undefined {
