@@ -32,6 +32,17 @@ export interface RendererCapabilities {
   readonly images: boolean;
 }
 
+/** Options every built-in renderer takes. */
+export interface RendererOptions {
+  /**
+   * How special-token text inside message content (a user typing `<|im_end|>` or `<|eot_id|>`)
+   * is encoded: `"text"` (default) as plain text, so content cannot forge turn markers; `"tokens"`
+   * as the special tokens themselves, which is what the model's chat template does (it tokenizes
+   * its output as one string). Everything else matches the template either way.
+   */
+  readonly specialTokensInContent?: "text" | "tokens";
+}
+
 /** The context of message `idx` within `messages`. */
 export function renderContext(messages: readonly Message[], idx: number): RenderContext {
   let lastUserIndex = -1;
@@ -62,6 +73,7 @@ export abstract class BaseRenderer implements Renderer {
   abstract readonly capabilities: RendererCapabilities;
   readonly #framing = new Map<string, number[]>();
   readonly #content = new Map<string, number[]>();
+  readonly #splitSpecialTokens: boolean;
   get disablesThinking(): boolean {
     return false;
   }
@@ -69,13 +81,24 @@ export abstract class BaseRenderer implements Renderer {
     return false;
   }
 
-  constructor(tokenizer: Tokenizer) {
+  constructor(tokenizer: Tokenizer, options: RendererOptions = {}) {
     this.tokenizer = tokenizer;
+    const mode = options.specialTokensInContent ?? "text";
+    if (mode !== "text" && mode !== "tokens") {
+      throw new TinkerValidationError(
+        `specialTokensInContent must be "text" or "tokens" (got ${JSON.stringify(mode)})`,
+        "specialTokensInContent",
+      );
+    }
+    this.#splitSpecialTokens = mode === "text";
   }
 
   abstract renderMessage(message: Message, ctx: RenderContext): RenderedMessage;
-  /** Tokens after the last message that open a message of `role` (ctx.idx === messages.length). */
-  protected abstract generationSuffix(role: string, ctx: RenderContext): number[];
+  /**
+   * Text after the last message that opens a message of `role` (ctx.idx === messages.length);
+   * special tokens in it are honoured.
+   */
+  protected abstract generationSuffix(role: string, ctx: RenderContext): string;
   abstract getStopSequences(): string[] | number[];
   abstract parseResponse(tokens: ArrayLike<number>): ParsedResponse;
 
@@ -95,6 +118,26 @@ export abstract class BaseRenderer implements Renderer {
   }
 
   /**
+   * Whether a user message asks something, for the format's "last query" (Qwen templates do not
+   * count a user message that only carries a `<tool_response>` block).
+   */
+  protected isQuery(message: Message): boolean {
+    return message.role === "user";
+  }
+
+  /** {@link renderContext} plus this format's `lastQueryIndex`. */
+  protected contextAt(messages: readonly Message[], idx: number): RenderContext {
+    let lastQueryIndex = -1;
+    for (let i = messages.length - 1; i >= 0; i--) {
+      if (messages[i]!.role === "user" && this.isQuery(messages[i]!)) {
+        lastQueryIndex = i;
+        break;
+      }
+    }
+    return { ...renderContext(messages, idx), lastQueryIndex };
+  }
+
+  /**
    * Encode a framing string (headers, markers; special tokens in it are honoured). Framing
    * strings repeat on every message, so their encodings are memoised.
    */
@@ -110,8 +153,8 @@ export abstract class BaseRenderer implements Renderer {
 
   /**
    * Encode message text with special-token splitting (a user typing `<|im_start|>` gets plain
-   * text). A small LRU serves the re-render of the same messages that the prefill correction
-   * of `buildSupervisedExample` does.
+   * text) unless `specialTokensInContent: "tokens"`. A small LRU serves the re-render of the same
+   * messages that the prefill correction of `buildSupervisedExample` does.
    */
   protected encodeContent(text: string): number[] {
     const hit = this.#content.get(text);
@@ -120,13 +163,31 @@ export abstract class BaseRenderer implements Renderer {
       this.#content.set(text, hit);
       return hit;
     }
-    const ids = this.tokenizer.encode(text, { addSpecialTokens: false, splitSpecialTokens: true });
+    const ids = this.tokenizer.encode(text, {
+      addSpecialTokens: false,
+      splitSpecialTokens: this.#splitSpecialTokens,
+    });
     this.#content.set(text, ids);
     if (this.#content.size > CONTENT_CACHE_LIMIT) {
       const oldest = this.#content.keys().next().value;
       if (oldest !== undefined) this.#content.delete(oldest);
     }
     return ids;
+  }
+
+  /**
+   * Encode `lead + content` as the one string a chat template writes, split where `lead` ends.
+   * `lead` is the plain framing text after the header's last special token (Qwen's `user\n`,
+   * Llama's `\n\n`); encoding it apart from the content would put a token boundary where the
+   * template's text has none (`user\n` + `\nHi` gives two `\n` tokens, the whole text one
+   * `\n\n`). A token that spans the boundary belongs to the content, whose characters it ends in.
+   */
+  protected encodeJoined(lead: string, content: string): { lead: number[]; content: number[] } {
+    const whole = this.encodeContent(lead + content);
+    const alone = this.encodeFraming(lead);
+    let k = 0;
+    while (k < alone.length && k < whole.length && alone[k] === whole[k]) k++;
+    return { lead: whole.slice(0, k), content: whole.slice(k) };
   }
 
   protected chunk(text: string): EncodedTextChunk {
@@ -219,20 +280,23 @@ export abstract class BaseRenderer implements Renderer {
     const bos = this.bosTokens();
     if (bos.length > 0) chunks.push(encodedText(bos));
     messages.forEach((m, i) => {
-      const r = this.renderMessage(m, renderContext(messages, i));
+      const r = this.renderMessage(m, this.contextAt(messages, i));
       if (r.header !== undefined && r.header.tokens.length > 0) chunks.push(r.header);
       for (const c of r.output)
         if (c.type !== "encoded_text" || c.tokens.length > 0) chunks.push(c);
     });
     const suffixCtx: RenderContext = {
-      ...renderContext(messages, messages.length),
+      ...this.contextAt(messages, messages.length),
       prevMessage: messages[messages.length - 1],
     };
     const suffix = this.generationSuffix(role, suffixCtx);
-    if (suffix.length > 0) chunks.push(encodedText(suffix));
-    if (options.prefill !== undefined && options.prefill.length > 0) {
-      chunks.push(encodedText(this.tokenizer.encode(options.prefill, { addSpecialTokens: false })));
-    }
+    // The prefill continues the suffix's text, so the two are encoded as one string.
+    const prefill = options.prefill ?? "";
+    const tail =
+      prefill.length > 0
+        ? this.tokenizer.encode(suffix + prefill, { addSpecialTokens: false })
+        : this.encodeFraming(suffix);
+    if (tail.length > 0) chunks.push(encodedText(tail));
     return new ModelInput(chunks);
   }
 
@@ -259,7 +323,7 @@ export abstract class BaseRenderer implements Renderer {
     const bos = this.bosTokens();
     if (bos.length > 0) push(encodedText(bos), 0);
     messages.forEach((m, i) => {
-      const ctx = renderContext(messages, i);
+      const ctx = this.contextAt(messages, i);
       const r = this.renderMessage(m, ctx);
       const outputWeight = outputIsTrained(m, ctx, mode) ? 1 : 0;
       if (r.header !== undefined) push(r.header, mode === TrainOnWhat.ALL_TOKENS ? 1 : 0);

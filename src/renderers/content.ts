@@ -1,4 +1,5 @@
 import { TinkerValidationError } from "../client/errors.js";
+import { type PyJson, PyObject, parseJson } from "./py-json.js";
 import type { ContentPart, Message, ToolCall } from "./types.js";
 
 /** The text of a message: its string content, or its text parts joined (thinking dropped). */
@@ -37,39 +38,26 @@ export function contentParts(message: Message): readonly ContentPart[] {
 }
 
 /**
- * JSON in the layout of Python's `json.dumps(x, ensure_ascii=False)` (and Jinja's `tojson` in HF
- * chat templates): `", "` between items and `": "` after keys, key order preserved.
+ * Parse a tool call's JSON `arguments` as Python's `json.loads` reads them (number literals and
+ * key order kept), naming the call when they are not a JSON object.
  */
-export function pythonJson(value: unknown): string {
-  if (value === null || value === undefined) return "null";
-  if (Array.isArray(value)) return `[${value.map(pythonJson).join(", ")}]`;
-  if (typeof value === "object") {
-    const items = Object.entries(value as Record<string, unknown>)
-      .filter(([, v]) => v !== undefined)
-      .map(([k, v]) => `${JSON.stringify(k)}: ${pythonJson(v)}`);
-    return `{${items.join(", ")}}`;
-  }
-  return JSON.stringify(value);
-}
-
-/** Parse a tool call's JSON `arguments`, naming the call when it is not a JSON object. */
-export function parseToolArguments(call: ToolCall, where: string): Record<string, unknown> {
-  let parsed: unknown;
+export function parseToolArguments(call: ToolCall, where: string): PyObject {
+  let parsed: PyJson;
   try {
-    parsed = call.function.arguments === "" ? {} : JSON.parse(call.function.arguments);
+    parsed = call.function.arguments === "" ? new PyObject([]) : parseJson(call.function.arguments);
   } catch {
     throw new TinkerValidationError(
       `${where}: tool call "${call.function.name}" has arguments that are not valid JSON; pass arguments as a JSON object string, e.g. '{"x": 1}'`,
       `${where}.toolCalls`,
     );
   }
-  if (typeof parsed !== "object" || parsed === null || Array.isArray(parsed)) {
+  if (!(parsed instanceof PyObject)) {
     throw new TinkerValidationError(
       `${where}: tool call "${call.function.name}" must have a JSON object as arguments`,
       `${where}.toolCalls`,
     );
   }
-  return parsed as Record<string, unknown>;
+  return parsed;
 }
 
 /** Python's `str.strip(chars)` for a set of characters. */
@@ -83,4 +71,16 @@ export function stripChars(
   if (side !== "right") while (start < end && chars.includes(s[start]!)) start++;
   if (side !== "left") while (end > start && chars.includes(s[end - 1]!)) end--;
   return s.slice(start, end);
+}
+
+/** The characters Python's `str.isspace()` accepts: what `str.strip()` and Jinja's `trim` remove. */
+const PYTHON_WHITESPACE =
+  "\t\n\v\f\r\u001c\u001d\u001e\u001f \u0085\u00a0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008\u2009\u200a\u2028\u2029\u202f\u205f\u3000";
+
+/**
+ * Python's `str.strip()`, which chat templates' `trim` is. JavaScript's `trim()` differs: it
+ * removes U+FEFF (Python keeps it) and keeps U+0085 and U+001C-U+001F (Python removes them).
+ */
+export function pythonStrip(s: string, side: "both" | "left" | "right" = "both"): string {
+  return stripChars(s, PYTHON_WHITESPACE, side);
 }

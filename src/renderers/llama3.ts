@@ -1,13 +1,17 @@
 import { encodedText } from "../client/types/model-input.js";
 import { BaseRenderer, type RendererCapabilities } from "./base.js";
-import { getTextContent } from "./content.js";
+import { getTextContent, pythonStrip } from "./content.js";
 import { requireTokenId, textBeforeStopToken } from "./stop-token.js";
 import type { Message, ParsedResponse, RenderContext, RenderedMessage } from "./types.js";
 
 /**
  * Llama 3 instruct: `<|begin_of_text|>` then, per message,
- * `<|start_header_id|>{role}<|end_header_id|>\n\n` + `{content}<|eot_id|>`. Content is trimmed,
- * as the model's chat template does. No "Cutting Knowledge Date" preamble and no tool calls.
+ * `<|start_header_id|>{role}<|end_header_id|>\n\n` + `{content}<|eot_id|>`, token for token the
+ * model's chat template rendered by Python's jinja2 and tokenized as one string: content is
+ * stripped as Python's `str.strip()` does (the template's `trim`), and the text after
+ * `<|end_header_id|>` is encoded together with the content. No "Cutting Knowledge Date" preamble
+ * and no tool calls. One deliberate difference: `<|eot_id|>` typed inside content stays plain
+ * text; `new Llama3Renderer(tokenizer, { specialTokensInContent: "tokens" })` follows the template.
  */
 export class Llama3Renderer extends BaseRenderer {
   readonly name = "llama3";
@@ -35,15 +39,19 @@ export class Llama3Renderer extends BaseRenderer {
   }
 
   renderMessage(message: Message, _ctx: RenderContext): RenderedMessage {
+    const { lead, content } = this.encodeJoined("\n\n", pythonStrip(getTextContent(message)));
     return {
-      header: this.chunk(`<|start_header_id|>${message.role}<|end_header_id|>\n\n`),
-      output: [encodedText([...this.encodeContent(getTextContent(message).trim()), this.#eot])],
+      header: encodedText([
+        ...this.encodeFraming(`<|start_header_id|>${message.role}<|end_header_id|>`),
+        ...lead,
+      ]),
+      output: [encodedText([...content, this.#eot])],
       stopOverlap: undefined,
     };
   }
 
-  protected generationSuffix(role: string, _ctx: RenderContext): number[] {
-    return this.encodeFraming(`<|start_header_id|>${role}<|end_header_id|>\n\n`);
+  protected generationSuffix(role: string, _ctx: RenderContext): string {
+    return `<|start_header_id|>${role}<|end_header_id|>\n\n`;
   }
 
   getStopSequences(): number[] {

@@ -1,4 +1,5 @@
 import { stripChars } from "./content.js";
+import { compactJson, type PyJson, PyObject, parseJson } from "./py-json.js";
 import type { ContentPart, ToolCall, UnparsedToolCall } from "./types.js";
 
 /** A response split into reasoning, text and raw tool-call blocks. */
@@ -54,36 +55,41 @@ export function splitQwenBlocks(decoded: string): QwenBlocks {
   return { reasoning, text, toolCallBodies: bodies, unterminated };
 }
 
-/** Qwen3 JSON tool call: `\n{"name": …, "arguments": {…}}\n`. */
+/**
+ * Qwen3 JSON tool call: `\n{"name": …, "arguments": {…}}\n`. The arguments come back as compact
+ * JSON with every number as the model wrote it (`1.0`, long integers), so rendering the parsed
+ * call again gives the model's text back.
+ */
 export function parseJsonToolCall(body: string): ToolCall | UnparsedToolCall {
   const raw = `${OPEN_CALL}${body}${CLOSE_CALL}`;
-  let parsed: unknown;
+  let parsed: PyJson;
   try {
-    parsed = JSON.parse(body.trim());
+    parsed = parseJson(body.trim());
   } catch (err) {
     return { rawText: raw, error: `invalid JSON in tool call: ${String(err)}` };
   }
-  if (typeof parsed !== "object" || parsed === null) {
+  if (!(parsed instanceof PyObject)) {
     return { rawText: raw, error: "tool call is not a JSON object" };
   }
-  const { name, arguments: args } = parsed as { name?: unknown; arguments?: unknown };
+  const fields = new Map(parsed.entries);
+  const name = fields.get("name");
+  const args = fields.get("arguments");
   if (typeof name !== "string" || name.length === 0) {
     return { rawText: raw, error: 'tool call has no "name"' };
   }
-  const argText =
-    typeof args === "string" ? args : args === undefined ? "{}" : JSON.stringify(args);
+  const argText = typeof args === "string" ? args : args === undefined ? "{}" : compactJson(args);
   return { type: "function", function: { name, arguments: argText } };
 }
 
 const FUNCTION_RE = /^\s*<function=([^>\n]+)>\s*([\s\S]*?)\s*<\/function>\s*$/;
 const PARAM_RE = /<parameter=([^>\n]+)>\n?([\s\S]*?)\n?<\/parameter>/g;
 
-function parseParamValue(text: string): unknown {
+function parseParamValue(text: string): PyJson {
   if (text === "True") return true;
   if (text === "False") return false;
   if (text === "None") return null;
   try {
-    return JSON.parse(text);
+    return parseJson(text);
   } catch {
     return text;
   }
@@ -96,19 +102,19 @@ export function parseXmlToolCall(body: string): ToolCall | UnparsedToolCall {
   if (m === null) return { rawText: raw, error: "malformed <function=…> block" };
   const name = m[1]!.trim();
   const inner = m[2]!;
-  const args: Record<string, unknown> = {};
+  const args: Array<[string, PyJson]> = [];
   let consumed = 0;
   for (const p of inner.matchAll(PARAM_RE)) {
     if (inner.slice(consumed, p.index).trim() !== "") {
       return { rawText: raw, error: "unexpected text between <parameter> blocks" };
     }
-    args[p[1]!.trim()] = parseParamValue(p[2]!);
+    args.push([p[1]!.trim(), parseParamValue(p[2]!)]);
     consumed = p.index + p[0].length;
   }
   if (inner.slice(consumed).trim() !== "") {
     return { rawText: raw, error: "unexpected text after the last <parameter> block" };
   }
-  return { type: "function", function: { name, arguments: JSON.stringify(args) } };
+  return { type: "function", function: { name, arguments: compactJson(new PyObject(args)) } };
 }
 
 /** Message content from blocks: a string, or `[thinking, text]` parts when there was reasoning. */

@@ -1,12 +1,13 @@
-import { type EncodedTextChunk, encodedText } from "../client/types/model-input.js";
-import { BaseRenderer, type RendererCapabilities } from "./base.js";
+import { encodedText } from "../client/types/model-input.js";
+import { BaseRenderer, type RendererCapabilities, type RendererOptions } from "./base.js";
 import {
   getTextContent,
   getThinkingContent,
   parseToolArguments,
-  pythonJson,
+  pythonStrip,
   stripChars,
 } from "./content.js";
+import { pythonJson, pythonStr } from "./py-json.js";
 import {
   contentFromBlocks,
   parseJsonToolCall,
@@ -33,8 +34,9 @@ function toolJson(tool: ToolSpec): string {
 /**
  * The `<|im_start|>{role}\n…<|im_end|>` framing shared by the Qwen chat formats. Messages are
  * joined by `\n`, which belongs to the next message's header; consecutive `tool` messages form
- * one `user` block of `<tool_response>` sections. Message text is encoded with special-token
- * splitting, so `<|im_start|>` typed by a user is plain text, not a turn marker.
+ * one `user` block of `<tool_response>` sections. The text between `<|im_start|>` and
+ * `<|im_end|>` is encoded as one string, as the template's output is, and message text is
+ * encoded with special-token splitting, so `<|im_start|>` typed by a user is plain text.
  */
 abstract class QwenChatRenderer extends BaseRenderer {
   protected readonly imEnd: number;
@@ -44,26 +46,33 @@ abstract class QwenChatRenderer extends BaseRenderer {
     this.imEnd = requireTokenId(this.tokenizer, "<|im_end|>", "qwen");
   }
 
-  /** Encode message text: special-token strings in it stay plain text. */
-  protected text(s: string): EncodedTextChunk {
-    return encodedText(this.encodeContent(s));
-  }
-
-  protected concat(chunks: readonly EncodedTextChunk[]): EncodedTextChunk {
-    let n = 0;
-    for (const c of chunks) n += c.tokens.length;
-    const out = new Int32Array(n);
-    let at = 0;
-    for (const c of chunks) {
-      out.set(c.tokens, at);
-      at += c.tokens.length;
-    }
-    return { type: "encoded_text", tokens: out };
-  }
-
   /** Message content as the template sees it (Qwen3.5 strips it). */
   protected messageText(m: Message): string {
     return getTextContent(m);
+  }
+
+  /** A user message that only carries a tool result is not the query the templates look for. */
+  protected override isQuery(m: Message): boolean {
+    const t = this.messageText(m);
+    return !(t.startsWith("<tool_response>") && t.endsWith("</tool_response>"));
+  }
+
+  /** The template's `ns.last_query_index` (-1 instead of its `len - 1` when there is none). */
+  protected lastQuery(ctx: RenderContext): number {
+    return ctx.lastQueryIndex ?? ctx.lastUserIndex;
+  }
+
+  /**
+   * One message: `marker` (text ending in `<|im_start|>`, or empty) and `lead` form the header,
+   * `body` the output, encoded with `lead` as one string; `close` appends `<|im_end|>`.
+   */
+  private frame(marker: string, lead: string, body: string, close: boolean): RenderedMessage {
+    const { lead: leadIds, content } = this.encodeJoined(lead, body);
+    return {
+      header: encodedText([...this.encodeFraming(marker), ...leadIds]),
+      output: [encodedText(close ? [...content, this.imEnd] : content)],
+      stopOverlap: undefined,
+    };
   }
 
   /** The assistant body (think block, text, tool calls) without the header and `<|im_end|>`. */
@@ -75,34 +84,22 @@ abstract class QwenChatRenderer extends BaseRenderer {
   protected abstract renderToolCalls(m: Message, ctx: RenderContext, text: string): string;
 
   renderMessage(message: Message, ctx: RenderContext): RenderedMessage {
-    const nl = ctx.idx > 0 ? "\n" : "";
+    const start = `${ctx.idx > 0 ? "\n" : ""}<|im_start|>`;
     if (message.role === "tool") {
       const opens = ctx.prevMessage?.role !== "tool";
-      const closes = ctx.nextMessage?.role !== "tool";
-      return {
-        header: this.chunk(opens ? `${nl}<|im_start|>user` : ""),
-        output: [
-          this.concat([
-            this.text(`\n<tool_response>\n${this.messageText(message)}\n</tool_response>`),
-            encodedText(closes ? [this.imEnd] : []),
-          ]),
-        ],
-        stopOverlap: undefined,
-      };
+      const body = `\n<tool_response>\n${this.messageText(message)}\n</tool_response>`;
+      return this.frame(
+        opens ? start : "",
+        opens ? "user" : "",
+        body,
+        ctx.nextMessage?.role !== "tool",
+      );
     }
     if (message.role === "assistant") {
       const { headerExtra, body } = this.renderAssistant(message, ctx);
-      return {
-        header: this.chunk(`${nl}<|im_start|>assistant\n${headerExtra}`),
-        output: [this.concat([this.text(body), encodedText([this.imEnd])])],
-        stopOverlap: undefined,
-      };
+      return this.frame(start, `assistant\n${headerExtra}`, body, true);
     }
-    return {
-      header: this.chunk(`${nl}<|im_start|>${message.role}\n`),
-      output: [this.concat([this.text(this.messageText(message)), encodedText([this.imEnd])])],
-      stopOverlap: undefined,
-    };
+    return this.frame(start, `${message.role}\n`, this.messageText(message), true);
   }
 
   getStopSequences(): number[] {
@@ -112,10 +109,10 @@ abstract class QwenChatRenderer extends BaseRenderer {
   /** Tokens the generation prompt ends with after the assistant header (a think prefill). */
   protected abstract assistantPrefill(): string;
 
-  protected generationSuffix(role: string, ctx: RenderContext): number[] {
+  protected generationSuffix(role: string, ctx: RenderContext): string {
     const nl = ctx.idx > 0 ? "\n" : "";
     const prefill = role === "assistant" ? this.assistantPrefill() : "";
-    return this.encodeFraming(`${nl}<|im_start|>${role}\n${prefill}`);
+    return `${nl}<|im_start|>${role}\n${prefill}`;
   }
 
   protected abstract parseToolCall(body: string): ToolCall | UnparsedToolCall;
@@ -160,7 +157,7 @@ abstract class QwenChatRenderer extends BaseRenderer {
 }
 
 /** Options of {@link Qwen3Renderer}. */
-export interface Qwen3RendererOptions {
+export interface Qwen3RendererOptions extends RendererOptions {
   /**
    * Drop reasoning from assistant turns before the last user message, as the chat template does
    * (default `true`). `false` keeps it and frames every assistant turn alike, which gives the
@@ -175,10 +172,16 @@ export type Qwen3Variant = "thinking" | "disable_thinking" | "instruct";
 
 /**
  * Qwen3 (`qwen3`, `qwen3_disable_thinking`) and Qwen3-2507-Instruct (`qwen3_instruct`), token
- * for token the models' `chat_template` (thinking: `enable_thinking` true / false; instruct: no
- * think tags). Reasoning is kept only on assistant turns after the last user message, where the
- * template frames it as `<think>\n{r}\n</think>\n\n` (the final turn always gets the block).
- * Tool calls are `<tool_call>\n{"name": …, "arguments": …}\n</tool_call>`.
+ * for token the models' `chat_template` as Hugging Face applies it (Python's jinja2, the output
+ * tokenized as one string; thinking: `enable_thinking` true / false; instruct: no think tags).
+ * Reasoning is kept only on assistant turns after the last user query (a user message that only
+ * carries a `<tool_response>` block does not count), where the template frames it as
+ * `<think>\n{r}\n</think>\n\n` (the final turn always gets the block). Tool calls are
+ * `<tool_call>\n{"name": …, "arguments": …}\n</tool_call>`, the arguments printed as Python's
+ * `json.dumps` prints what `json.loads` read (`1.0` and long integers kept). One deliberate
+ * difference: special-token text typed in content (`<|im_end|>`) stays plain text;
+ * `new Qwen3Renderer(tokenizer, "thinking", { specialTokensInContent: "tokens" })` follows the
+ * template.
  */
 export class Qwen3Renderer extends QwenChatRenderer {
   readonly name: string;
@@ -193,7 +196,7 @@ export class Qwen3Renderer extends QwenChatRenderer {
     variant: Qwen3Variant = "thinking",
     options: Qwen3RendererOptions = {},
   ) {
-    super(tokenizer);
+    super(tokenizer, options);
     this.variant = variant;
     this.stripThinkingFromHistory = options.stripThinkingFromHistory ?? true;
     this.name =
@@ -244,11 +247,12 @@ export class Qwen3Renderer extends QwenChatRenderer {
     let body = text;
     // The template's `loop.index0 > ns.last_query_index` (never true without a user message);
     // keeping history frames every assistant turn alike, so each prompt extends the last one.
+    const lastQuery = this.lastQuery(ctx);
     const framed =
       this.variant !== "instruct" &&
-      ctx.lastUserIndex >= 0 &&
+      lastQuery >= 0 &&
       (this.stripThinkingFromHistory
-        ? ctx.idx > ctx.lastUserIndex && (ctx.isLast || reasoning.length > 0)
+        ? ctx.idx > lastQuery && (ctx.isLast || reasoning.length > 0)
         : true);
     if (framed) {
       body = `<think>\n${stripChars(reasoning, "\n")}\n</think>\n\n${stripChars(text, "\n", "left")}`;
@@ -273,10 +277,11 @@ export class Qwen3Renderer extends QwenChatRenderer {
 
   override createConversationPrefixWithTools(
     tools: readonly ToolSpec[],
-    systemPrompt = "",
+    systemPrompt?: string,
   ): Message[] {
     const lines = tools.map((t) => `\n${toolJson(t)}`).join("");
-    const head = systemPrompt.length > 0 ? `${systemPrompt}\n\n` : "";
+    // The template writes `messages[0].content + '\n\n'` for any system message, even an empty one.
+    const head = systemPrompt === undefined ? "" : `${systemPrompt}\n\n`;
     const content =
       `${head}# Tools\n\nYou may call one or more functions to assist with the user query.\n\n` +
       `You are provided with function signatures within <tools></tools> XML tags:\n<tools>${lines}\n</tools>\n\n` +
@@ -286,21 +291,20 @@ export class Qwen3Renderer extends QwenChatRenderer {
   }
 }
 
-function xmlParamValue(v: unknown): string {
-  if (typeof v === "string") return v;
-  if (v === true) return "True";
-  if (v === false) return "False";
-  if (v === null) return "None";
-  if (typeof v === "object") return pythonJson(v);
-  return String(v);
+/** Options of {@link Qwen35Renderer}. */
+export interface Qwen35RendererOptions extends RendererOptions {
+  /** Close the think block in the generation prompt (`qwen3_5_disable_thinking`). */
+  disableThinking?: boolean;
 }
 
 /**
- * Qwen3.5 / Qwen3.6 (`qwen3_5`, `qwen3_5_disable_thinking`): the Qwen framing with stripped
- * content, a `<think>\n` prefill (or a closed empty block when thinking is disabled), an empty
- * `<think>\n\n</think>\n\n` in the header of every assistant turn after the last user message
- * that has no reasoning, and XML tool calls
- * `<tool_call>\n<function=f>\n<parameter=p>\nvalue\n</parameter>\n</function>\n</tool_call>`.
+ * Qwen3.5 / Qwen3.6 (`qwen3_5`, `qwen3_5_disable_thinking`): the Qwen framing with content
+ * stripped as Python's `str.strip()` does, a `<think>\n` prefill (or a closed empty block when
+ * thinking is disabled), an empty `<think>\n\n</think>\n\n` in the header of every assistant
+ * turn after the last user query that has no reasoning, and XML tool calls
+ * `<tool_call>\n<function=f>\n<parameter=p>\nvalue\n</parameter>\n</function>\n</tool_call>`
+ * (values as Python's `str()` prints them, containers as `json.dumps`). Special-token text in
+ * content stays plain text unless `specialTokensInContent: "tokens"`.
  */
 export class Qwen35Renderer extends QwenChatRenderer {
   readonly name: string;
@@ -314,9 +318,9 @@ export class Qwen35Renderer extends QwenChatRenderer {
 
   constructor(
     tokenizer: ConstructorParameters<typeof BaseRenderer>[0],
-    options: { disableThinking?: boolean } = {},
+    options: Qwen35RendererOptions = {},
   ) {
-    super(tokenizer);
+    super(tokenizer, options);
     this.#disableThinking = options.disableThinking ?? false;
     this.name = this.#disableThinking ? "qwen3_5_disable_thinking" : "qwen3_5";
   }
@@ -330,21 +334,21 @@ export class Qwen35Renderer extends QwenChatRenderer {
   }
 
   protected override messageText(m: Message): string {
-    return getTextContent(m).trim();
+    return pythonStrip(getTextContent(m));
   }
 
   protected override cleanReasoning(r: string): string {
-    return r.trim();
+    return pythonStrip(r);
   }
 
   protected override cleanText(t: string): string {
-    return t.trim();
+    return pythonStrip(t);
   }
 
   protected renderAssistant(m: Message, ctx: RenderContext): { headerExtra: string; body: string } {
     const text = this.messageText(m);
-    const reasoning = getThinkingContent(m).trim();
-    const produced = ctx.idx > ctx.lastUserIndex;
+    const reasoning = pythonStrip(getThinkingContent(m));
+    const produced = ctx.idx > this.lastQuery(ctx);
     let body = text;
     let headerExtra = "";
     if (produced && reasoning.length > 0) body = `<think>\n${reasoning}\n</think>\n\n${text}`;
@@ -357,8 +361,8 @@ export class Qwen35Renderer extends QwenChatRenderer {
     if (calls.length === 0) return "";
     const blocks = calls.map((call) => {
       const args = parseToolArguments(call, `messages[${ctx.idx}]`);
-      const params = Object.entries(args)
-        .map(([k, v]) => `<parameter=${k}>\n${xmlParamValue(v)}\n</parameter>\n`)
+      const params = args.entries
+        .map(([k, v]) => `<parameter=${k}>\n${pythonStr(v)}\n</parameter>\n`)
         .join("");
       return `<tool_call>\n<function=${call.function.name}>\n${params}</function>\n</tool_call>`;
     });
@@ -371,7 +375,7 @@ export class Qwen35Renderer extends QwenChatRenderer {
 
   override createConversationPrefixWithTools(
     tools: readonly ToolSpec[],
-    systemPrompt = "",
+    systemPrompt?: string,
   ): Message[] {
     const lines = tools.map((t) => `\n${toolJson(t)}`).join("");
     const block =
@@ -385,7 +389,7 @@ export class Qwen35Renderer extends QwenChatRenderer {
       "- You may provide optional reasoning for your function call in natural language BEFORE the function call, but NOT after\n" +
       "- If there is no function call available, answer the question like normal with your current knowledge and do not tell the user about function calls\n" +
       "</IMPORTANT>";
-    const sys = systemPrompt.trim();
+    const sys = pythonStrip(systemPrompt ?? "");
     return [{ role: "system", content: sys.length > 0 ? `${block}\n\n${sys}` : block }];
   }
 }

@@ -45,8 +45,8 @@ export class RoleColonRenderer extends BaseRenderer {
     };
   }
 
-  protected generationSuffix(role: string, _ctx: RenderContext): number[] {
-    return this.encodeFraming(`${capitalise(role)}:`);
+  protected generationSuffix(role: string, _ctx: RenderContext): string {
+    return `${capitalise(role)}:`;
   }
 
   getStopSequences(): string[] {

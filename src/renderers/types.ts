@@ -100,6 +100,12 @@ export interface RenderContext {
   readonly lastUserIndex: number;
   /** True for messages after the last user message (the turn being produced). */
   readonly inLastAssistantTurn: boolean;
+  /**
+   * Index of the last user message that asks something, as the format counts it (Qwen: not a
+   * message that only carries a `<tool_response>` block), -1 when there is none. The renderers
+   * fill it in; a context without it means `lastUserIndex`.
+   */
+  readonly lastQueryIndex?: number;
 }
 
 /** One message as tokens: header (never trained except under ALL_TOKENS), output, stop overlap. */
@@ -168,7 +174,11 @@ export interface Renderer {
   getStopSequences(): string[] | number[];
   /** Parse sampled tokens (including the stop token when present) back into a message. */
   parseResponse(tokens: ArrayLike<number>): ParsedResponse;
-  /** Messages that declare `tools` to the model, in this format's convention. */
+  /**
+   * Messages that declare `tools` to the model, in this format's convention. `systemPrompt` is the
+   * conversation's system message: leave it out when there is none; `""` is an empty one, which
+   * some templates still frame (Qwen3 writes its blank line before the tools).
+   */
   createConversationPrefixWithTools(tools: readonly ToolSpec[], systemPrompt?: string): Message[];
 }
 

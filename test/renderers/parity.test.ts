@@ -121,8 +121,9 @@ function rendererMessages(
 ): Message[] {
   if (conv.tools === undefined) return [...messages];
   const first = messages[0];
-  const sys = first?.role === "system" && typeof first.content === "string" ? first.content : "";
-  const rest = first?.role === "system" ? messages.slice(1) : messages;
+  const hasSystem = first?.role === "system" && typeof first.content === "string";
+  const sys = hasSystem ? (first.content as string) : undefined;
+  const rest = hasSystem ? messages.slice(1) : messages;
   return [...r.createConversationPrefixWithTools(conv.tools, sys), ...rest];
 }
 
