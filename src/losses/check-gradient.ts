@@ -91,6 +91,12 @@ export async function checkLossGradient(
     for (let j = 0; j < lp.length; j++) {
       const up = Math.fround(lp[j]! + eps);
       const down = Math.fround(lp[j]! - eps);
+      if (up === down) {
+        throw new TinkerValidationError(
+          `eps ${eps} is below the float32 spacing at logprobs[${i}][${j}] = ${lp[j]}; use a larger eps`,
+          "eps",
+        );
+      }
       const numeric = ((await lossAt(i, j, up)) - (await lossAt(i, j, down))) / (up - down);
       const analytic = g[j]!;
       const abs = Math.abs(analytic - numeric);

@@ -131,6 +131,10 @@ describe("checkLossGradient", () => {
       /grads\[0\] has 1 values but logprobs\[0\] has 2/,
     );
     await expect(checkLossGradient(fn, { data, logprobs }, { eps: 0 })).rejects.toThrow(/eps/);
+    const right = dpoLoss({ referenceLogprobs: refs });
+    await expect(checkLossGradient(right, { data, logprobs }, { eps: 1e-9 })).rejects.toThrow(
+      /below the float32 spacing at logprobs\[0\]\[0\]/,
+    );
   });
 });
 
