@@ -316,6 +316,41 @@ export const CORPUS: readonly Conversation[] = [
     reply: { role: "assistant", content: "It counts the .ts files in ~/work." },
   },
   {
+    // The header's `\n` and the content's leading newlines are one token in the template's text.
+    name: "content starting with newlines",
+    messages: [
+      { role: "system", content: "\nBe brief." },
+      { role: "user", content: "\nHi" },
+      { role: "assistant", content: "\n\nHello." },
+      { role: "user", content: "\n \n\tand you?" },
+    ],
+    reply: { role: "assistant", content: "Fine, thanks." },
+  },
+  {
+    // Qwen templates do not count a user message that only carries a tool result as the last
+    // query, so the reasoning of the turn before it is kept.
+    name: "tool result sent as a user message",
+    messages: [
+      { role: "user", content: "What is 17 × 23?" },
+      think("Use the calculator.", "Calculating."),
+      { role: "user", content: "<tool_response>\n391\n</tool_response>" },
+    ],
+    reply: think("The tool says 391.", "17 × 23 = 391."),
+  },
+  {
+    name: "tools with an empty system message",
+    tools: [weatherTool],
+    messages: [
+      { role: "system", content: "" },
+      { role: "user", content: "Weather in Oslo?" },
+    ],
+    reply: {
+      role: "assistant",
+      content: "",
+      toolCalls: [call("get_weather", { city: "Oslo" })],
+    },
+  },
+  {
     name: "mixed scripts and emoji sequence",
     messages: [
       { role: "user", content: "Привет! مرحبا! नमस्ते! 👨‍👩‍👧‍👦 🇫🇷" },

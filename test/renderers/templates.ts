@@ -70,7 +70,8 @@ const QWEN35_TOOLS_INSTRUCTIONS =
 
 /**
  * Qwen3.5 / 3.6 (text part): trimmed content, `<think>\\n{r}\\n</think>\\n\\n` (empty when there is
- * no reasoning) on every assistant turn after the last user message, XML tool calls, tools
+ * no reasoning) on every assistant turn after the last user query (a user message that, trimmed,
+ * is one `<tool_response>` block is no query, as in the Qwen3.5 template), XML tool calls, tools
  * declared before the system prompt, and a `<think>\\n` generation prefill (a closed empty block
  * with enable_thinking=false).
  */
@@ -95,7 +96,10 @@ export const QWEN35_TEMPLATE = `
 {%- set ns = namespace(last_query_index=-1) %}
 {%- for message in messages %}
     {%- if message.role == "user" %}
-        {%- set ns.last_query_index = loop.index0 %}
+        {%- set content = message.content | trim %}
+        {%- if not(content.startswith('<tool_response>') and content.endswith('</tool_response>')) %}
+            {%- set ns.last_query_index = loop.index0 %}
+        {%- endif %}
     {%- endif %}
 {%- endfor %}
 {%- for message in messages %}
