@@ -120,7 +120,10 @@ export interface RenderedMessage {
 export interface GenerationPromptOptions {
   /** Role of the message to generate. Default `"assistant"`. */
   role?: string;
-  /** Text the response starts with, encoded without special tokens and appended to the prompt. */
+  /**
+   * Text the response starts with, appended to the prompt. It is encoded together with the
+   * prompt's last line, as one string (special tokens in it are honoured).
+   */
   prefill?: string;
 }
 

@@ -104,7 +104,7 @@ export const CORPUS: readonly Conversation[] = [
     name: "whitespace content",
     messages: [{ role: "user", content: "  indented question\twith tab  " }],
     // Leading spaces on the final assistant reply are left out: @huggingface/jinja ignores the
-    // argument of `lstrip('\n')` (Python keeps the spaces); see the dedicated test in qwen3.test.ts.
+    // argument of `lstrip('\n')` (Python keeps the spaces); see python-semantics.test.ts.
     reply: { role: "assistant", content: "spaced answer  " },
   },
   {
