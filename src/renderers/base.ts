@@ -38,7 +38,9 @@ export interface RendererOptions {
    * How special-token text inside message content (a user typing `<|im_end|>` or `<|eot_id|>`)
    * is encoded: `"text"` (default) as plain text, so content cannot forge turn markers; `"tokens"`
    * as the special tokens themselves, which is what the model's chat template does (it tokenizes
-   * its output as one string). Everything else matches the template either way.
+   * its output as one string). Everything else matches the template either way. To use it under
+   * a registry name: `registerRenderer("qwen3", (t) => new Qwen3Renderer(t, "thinking",
+   * { specialTokensInContent: "tokens" }))`.
    */
   readonly specialTokensInContent?: "text" | "tokens";
 }

@@ -162,7 +162,9 @@ export interface Qwen3RendererOptions extends RendererOptions {
    * Drop reasoning from assistant turns before the last user message, as the chat template does
    * (default `true`). `false` keeps it and frames every assistant turn alike, which gives the
    * extension property (each prompt extends the previous turn's sequence) for multi-turn RL,
-   * at the price of no longer matching the template.
+   * at the price of no longer matching the template. (As in the template's own tokenization, an
+   * assistant text that starts with a newline merges with the header's `\n` into one token, so
+   * such a turn's prompt is not a token prefix of the turn.)
    */
   stripThinkingFromHistory?: boolean;
 }
