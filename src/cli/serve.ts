@@ -1,6 +1,8 @@
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { tinkerCacheDir } from "../fs/atomic.js";
+import { FREE_FORM_LIMITS } from "../local/server/free-form.js";
+import { MAX_CHECKPOINT_NAME } from "../local/server/names.js";
 import type { Subcommand } from "./subcommand.js";
 
 /** Tinker clients accept only keys with this prefix. */
@@ -29,7 +31,8 @@ Options:
   --data-dir <dir>     Where checkpoints, optimizer state and run metadata are kept
                        (default ${join(tinkerCacheDir(), "server")})
   --model-dir <dir>    Serve a Hugging Face style model folder (config.json, *.safetensors,
-                       tokenizer.json); repeatable
+                       tokenizer.json); repeatable. A missing or invalid folder stops the
+                       server at start with the reason
   --preset <name>      Serve this built-in model preset; repeatable (default: every preset,
                        next to the --model-dir models)
   --api-key <key>      Require this key in X-API-Key on every request. Start it with "tml-"
@@ -41,7 +44,20 @@ Presets:
 ${presets}
 
 Checkpoints are saved under the data dir and stay loadable across restarts
-(tinker://<run>/weights/<name>).`;
+(tinker://<run>/weights/<name>). The data dir is private to the user (0700).
+
+Limits (requests past them are refused with a 4xx that names the limit):
+  request body         256 MiB; a zstd body may not decompress to more
+  engine memory        4 GiB heap (wasm32), 80% of it for models and requests: create_model,
+                       forward_backward and sample are refused up front when base weights,
+                       loaded adapters and the request's estimated need do not fit; lower the
+                       rank, the tokens per batch, num_samples or max_tokens
+  num_samples          1..256 per sample request
+  checkpoint names     1-${MAX_CHECKPOINT_NAME} characters of A-Z a-z 0-9 _ - . (not starting with a dot)
+  metadata             user_metadata at most ${FREE_FORM_LIMITS.maxMetadataBytes / 1024} KiB as JSON and ${FREE_FORM_LIMITS.maxDepth} levels deep;
+                       at most ${FREE_FORM_LIMITS.maxTags} tags of ${FREE_FORM_LIMITS.maxStringLength} characters
+  seq_id gaps          a request waits 60 s for a missing seq_id, then it and those behind
+                       it fail; a request refused when sent still uses up its seq_id`;
 }
 
 export const serveCommand: Subcommand = {

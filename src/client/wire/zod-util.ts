@@ -63,7 +63,10 @@ export function numberList(opts: { int?: boolean; min?: number; max?: number } =
       ) {
         ctx.issues.push({
           code: "custom",
-          message: `expected ${what}, got ${JSON.stringify(x)}`,
+          message:
+            typeof x === "number" && !Number.isFinite(x)
+              ? `expected ${what}, got ${x}, which is not finite`
+              : `expected ${what}, got ${JSON.stringify(x)}`,
           input: x,
           path: [i],
         });

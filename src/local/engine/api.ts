@@ -11,6 +11,7 @@ import type {
   LossFnType,
   SamplingParams,
 } from "../../client/types/params.js";
+import type { ModelMemory } from "./core/memory.js";
 
 /**
  * The local engine as the server (and in-process users) see it. Every method is async because the
@@ -74,6 +75,8 @@ export interface BaseModelInfo {
   tokenizerId?: string;
   /** Local folder holding `tokenizer.json` / `tokenizer_config.json`, when known. */
   tokenizerDir?: string;
+  /** Heap figures for admission control (absent: requests are not checked up front). */
+  memory?: ModelMemory;
 }
 
 export interface ResolvedLoraConfig {
@@ -99,6 +102,8 @@ export interface EngineSampleRequest {
   promptLogprobs: boolean;
   topkPromptLogprobs: number;
 }
+
+export type { ModelMemory } from "./core/memory.js";
 
 /** Re-exported for callers that only need the LoRA defaults. */
 export type { LoraConfig };

@@ -12,6 +12,7 @@ import {
 } from "../../client/wire/proto.js";
 import { parseRequest } from "../../client/wire/requests.js";
 import { ZstdOutputLimitError } from "../../client/wire/zstd.js";
+import { MAX_NUM_SAMPLES } from "../engine/sampling/sampler.js";
 import { decompressZstdBody, leadingModelId, zstdPrefix } from "./decompress.js";
 import { checkMetadata, checkShortString, checkTags } from "./free-form.js";
 import type { FutureResult } from "./futures.js";
@@ -137,6 +138,17 @@ export function parseCreateSamplingSession(body: unknown): CreateSamplingSession
 }
 
 export function parseSample(body: unknown): SampleInput {
+  // One rule and one message for every bad value, checked before the schema's generic ones.
+  const n =
+    body !== null && typeof body === "object"
+      ? (body as { num_samples?: unknown }).num_samples
+      : undefined;
+  if (typeof n === "number" && !(Number.isInteger(n) && n >= 1 && n <= MAX_NUM_SAMPLES)) {
+    throw new TinkerValidationError(
+      `num_samples must be an integer in [1, ${MAX_NUM_SAMPLES}], got ${n}; ask for more samples in several requests`,
+      "num_samples",
+    );
+  }
   const v = parseRequest("sample", body, "asample");
   const out: SampleInput = {
     numSamples: v.numSamples,

@@ -12,6 +12,7 @@ import { addApiRoutes } from "./api-routes.js";
 import { FutureStore } from "./futures.js";
 import { HttpError, scrubPaths, toHttpError } from "./http-error.js";
 import { sendJson } from "./http-io.js";
+import { ownerMayBeAlive } from "./process-alive.js";
 import { addRestRoutes } from "./rest-routes.js";
 import { Router } from "./router.js";
 import { TinkerService } from "./service.js";
@@ -23,7 +24,10 @@ export interface LocalServerOptions {
   host?: string;
   /** TCP port; 0 (default) picks a free one. */
   port?: number;
-  /** Where checkpoints and run metadata live. Default `tinkerCacheDir()/server`. */
+  /**
+   * Where checkpoints, run metadata and generated preset tokenizers live, private to the user.
+   * Default `tinkerCacheDir()/server`.
+   */
   dataDir?: string;
   /** When set, every request must carry it in `X-API-Key` (except `healthz` and archive links). */
   apiKey?: string;
@@ -61,6 +65,12 @@ export interface LocalServerLimits {
   inlineResultBytes?: number;
   /** How long results stay retrievable after their first retrieval, ms (default 120 000). */
   futureGraceMs?: number;
+  /**
+   * Engine memory that models and requests may use, bytes (default 80% of the engine's 4 GiB
+   * heap). create_model, forward_backward and sample requests that would not fit are refused
+   * with a 400 when they are sent.
+   */
+  engineMemoryBytes?: number;
 }
 
 /** A running local server. */
@@ -102,23 +112,29 @@ export async function startLocalServer(opts: LocalServerOptions = {}): Promise<L
   const dataDir = opts.dataDir ?? join(tinkerCacheDir(), "server");
   // Per process: several servers (e.g. embedded ones in two scripts) may share one data dir.
   const scratchDir = join(dataDir, "tmp", `${process.pid}-${randomUUID().slice(0, 8)}`);
-  await removeStaleScratch(join(dataDir, "tmp"));
-  await mkdir(scratchDir, { recursive: true });
-
   const store = new ServerStore(dataDir);
-  await store.load();
+  await store.load(); // creates the data dir private to the user
+  await removeStaleScratch(join(dataDir, "tmp"));
+  await mkdir(scratchDir, { recursive: true, mode: 0o700 });
   await store.sweepExpired();
 
   const ownEngine = opts.engine === undefined;
   // Loaded on demand: a server handed an engine never pulls in the model code.
-  const engine =
-    opts.engine ??
-    (await (
-      await import("./engine-factory.js")
-    ).createDefaultEngine({
-      modelDirs: opts.modelDirs ?? [],
-      presets: opts.presets,
-    }));
+  let engine: LocalEngine;
+  if (opts.engine) engine = opts.engine;
+  else {
+    try {
+      await (await import("./model-dirs.js")).checkModelDirs(opts.modelDirs ?? []);
+      engine = await (await import("./engine-factory.js")).createDefaultEngine({
+        modelDirs: opts.modelDirs ?? [],
+        presets: opts.presets,
+        cacheDir: dataDir,
+      });
+    } catch (err) {
+      await rm(scratchDir, { recursive: true, force: true }).catch(() => undefined);
+      throw err;
+    }
+  }
   const futures = new FutureStore({ retrievedGraceMs: limits.futureGraceMs ?? 120_000 });
   const service = new TinkerService({
     engine,
@@ -128,6 +144,7 @@ export async function startLocalServer(opts: LocalServerOptions = {}): Promise<L
     seqGapTimeoutMs: limits.seqGapTimeoutMs ?? 60_000,
     samplingConcurrency: limits.samplingConcurrency ?? 16,
     maxQueuedSamples: limits.maxQueuedSamples ?? 10_000,
+    engineMemoryBytes: limits.engineMemoryBytes,
   });
 
   let baseUrl = "";
@@ -336,18 +353,8 @@ function checkApiKey(req: IncomingMessage, expected: Buffer): void {
 /** Removes scratch dirs left by server processes that no longer run. */
 async function removeStaleScratch(tmpRoot: string): Promise<void> {
   for (const name of await readdir(tmpRoot).catch(() => [] as string[])) {
-    const pid = Number(name.split("-")[0]);
-    if (pid === process.pid || (Number.isInteger(pid) && pid > 0 && processAlive(pid))) continue;
+    if (ownerMayBeAlive(Number(name.split("-")[0]))) continue;
     await rm(join(tmpRoot, name), { recursive: true, force: true });
-  }
-}
-
-function processAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === "EPERM";
   }
 }
 

@@ -12,6 +12,13 @@ import { parseTinkerPath } from "../../client/wire/paths.js";
 import type { BaseModelInfo, LocalEngine, ResolvedLoraConfig } from "../engine/api.js";
 import { validateAdamParams } from "../engine/train/adamw.js";
 import { writeDirAtomic } from "../fs/atomic.js";
+import {
+  adapterBytes,
+  checkCreateModel,
+  checkForwardBackward,
+  checkSample,
+  type HeldMemory,
+} from "./admission.js";
 import { type FutureResult, type FutureStore, UserError } from "./futures.js";
 import { badRequest, HttpError, notFound } from "./http-error.js";
 import { type CheckpointKind, validateCheckpointName } from "./names.js";
@@ -51,6 +58,8 @@ export interface ServiceOptions {
   maxQueuedSamples?: number;
   /** Where ephemeral sampler snapshots are staged. */
   scratchDir: string;
+  /** Engine memory admission control lets requests use (default 80% of the engine heap limit). */
+  engineMemoryBytes?: number | undefined;
 }
 
 /** A training model loaded in this server process. */
@@ -88,7 +97,10 @@ export class TinkerService {
   private readonly maxQueuedSamples: number;
   private readonly gapTimeoutMs: number;
   private readonly scratchDir: string;
+  private readonly engineMemoryBytes: number | undefined;
   private baseModels: Promise<BaseModelInfo[]> | undefined;
+  /** Base models looked up so far, for synchronous admission checks. */
+  private readonly baseInfo = new Map<string, BaseModelInfo>();
   private readonly heartbeats = new Map<string, number>();
 
   constructor(opts: ServiceOptions) {
@@ -100,6 +112,7 @@ export class TinkerService {
     this.maxQueuedSamples = opts.maxQueuedSamples ?? 10_000;
     this.gapTimeoutMs = opts.seqGapTimeoutMs ?? 60_000;
     this.scratchDir = opts.scratchDir;
+    this.engineMemoryBytes = opts.engineMemoryBytes;
   }
 
   // ---- sessions ------------------------------------------------------------------------------
@@ -153,6 +166,7 @@ export class TinkerService {
   private async requireBaseModel(name: string): Promise<BaseModelInfo> {
     const models = await this.listBaseModels();
     const found = models.find((m) => m.name === name);
+    if (found) this.baseInfo.set(name, found);
     if (!found) {
       const names = models.map((m) => m.name).join(", ");
       throw badRequest(
@@ -176,7 +190,8 @@ export class TinkerService {
       );
     }
     const lora = resolveLora(input.lora);
-    await this.requireBaseModel(input.baseModel);
+    const base = await this.requireBaseModel(input.baseModel);
+    checkCreateModel(base, lora, this.heldMemory(base.name));
     const raced = this.creations.get(modelId); // an identical retry may have landed meanwhile
     if (raced) return { requestId: raced, modelId };
     const now = new Date().toISOString();
@@ -305,6 +320,12 @@ export class TinkerService {
         const lossFn = requireLossFn(input.lossFn);
         if (input.data.length === 0) {
           throw badRequest("forward_backward needs at least one datum in data");
+        }
+        const base = this.baseInfo.get(m.run.baseModel);
+        if (base) {
+          const tokens = input.data.reduce((n, d) => n + d.modelInput.length, 0);
+          const held = this.heldMemory(base.name);
+          checkForwardBackward(base, m.run.lora.rank, tokens, !input.forwardOnly, held);
         }
         return lossFn;
       },
@@ -527,6 +548,8 @@ export class TinkerService {
         `checkpoint ${input.path} was trained on ${srcRun.baseModel}, not ${input.baseModel}; omit base_model or pass the checkpoint's`,
       );
     }
+    const base = await this.requireBaseModel(srcRun.baseModel);
+    checkCreateModel(base, srcRun.lora, this.heldMemory(base.name));
     const now = new Date().toISOString();
     const run: RunRecord = {
       trainingRunId: modelId,
@@ -765,6 +788,9 @@ export class TinkerService {
     if (!Number.isInteger(input.numSamples) || input.numSamples < 1) {
       throw badRequest(`num_samples must be a positive integer, got ${input.numSamples}`);
     }
+    const base = await this.requireBaseModel(sampler.record.baseModel);
+    const held = this.heldMemory(base.name);
+    checkSample(base, prompt.length, input.numSamples, input.params.maxTokens, held);
     const requestId = this.futures.start(() =>
       this.sampling.run(async () => {
         const run = (adapterId?: string) =>
@@ -817,6 +843,23 @@ export class TinkerService {
       this.sampleRequests.set(`${input.samplingSessionId}#${input.seqId}`, requestId);
     }
     return requestId;
+  }
+
+  /** Engine memory in use for admission checks: base weights of the models in use, live adapters. */
+  private heldMemory(baseName: string): HeldMemory {
+    const bases = new Set([baseName]);
+    let bytes = 0;
+    let adapters = 0;
+    for (const m of this.models.values()) {
+      const mem = this.baseInfo.get(m.run.baseModel)?.memory;
+      if (!mem) continue;
+      bases.add(m.run.baseModel);
+      bytes += adapterBytes(mem, m.run.lora);
+      adapters++;
+    }
+    for (const b of bases) bytes += this.baseInfo.get(b)?.memory?.weightBytes ?? 0;
+    const what = adapters > 0 ? `base weights and ${adapters} loaded model(s)` : "base weights";
+    return { bytes, what, budgetBytes: this.engineMemoryBytes };
   }
 
   /** Drops bookkeeping of futures that expired. */

@@ -25,6 +25,7 @@ import type { EngineDatum } from "../train/datum.js";
 import { forwardBackward } from "../train/forward-backward.js";
 import { readAdapterFolder, writeAdapterFolder } from "./adapter-files.js";
 import { loadDecoder } from "./decoder.js";
+import { modelMemory } from "./memory.js";
 import type { EngineSampling } from "./request-queue.js";
 
 /** A base model given in memory (tests, benchmarks, custom presets). */
@@ -421,6 +422,7 @@ function infoOf(
     arch: c.arch,
     vocabSize: c.vocabSize,
     maxContextLength: c.maxPositionEmbeddings,
+    memory: modelMemory(c),
     ...(tokenizerId ? { tokenizerId } : {}),
     ...(tokenizerDir ? { tokenizerDir } : {}),
   };

@@ -1,0 +1,58 @@
+import type { ModelConfig } from "../model/config.js";
+
+/**
+ * What the engine's kernel heap holds for a base model, in bytes: the figures admission control
+ * multiplies by request sizes. Estimates follow the buffers `Transformer.forward/backward`,
+ * `forwardBackward` and `LoraAdapter` allocate (float32 each); they round up, never down.
+ */
+export interface ModelMemory {
+  /** The most heap the engine can have in all (wasm32: 4 GiB). */
+  heapLimitBytes: number;
+  /** Base weights. */
+  weightBytes: number;
+  /** forward_backward with a backward pass: per token, plus `trainBytesPerTokenPerRank * rank`. */
+  trainBytesPerToken: number;
+  trainBytesPerTokenPerRank: number;
+  /** Forward only (also a sample's prompt prefill): per token. */
+  forwardBytesPerToken: number;
+  /** Fixed extra of one pass (the vocabulary projection block). */
+  passBytes: number;
+  /** KV cache per token of one sequence. */
+  kvBytesPerToken: number;
+  /** A LoRA adapter (weights, gradients, two AdamW moments) per unit of rank, by target. */
+  adapterBytesPerRank: { attn: number; mlp: number; unembed: number };
+}
+
+/** The 4 GiB a wasm32 memory can address. */
+export const HEAP_LIMIT_BYTES = 4 * 1024 ** 3;
+
+export function modelMemory(c: ModelConfig): ModelMemory {
+  const f = 4;
+  const d = c.hiddenSize;
+  const ff = c.intermediateSize;
+  const q = c.numHeads * c.headDim;
+  const kv = c.numKvHeads * c.headDim;
+  const L = c.numLayers;
+  // Activations one layer keeps per token (norms, q/k/v before and after norm, attention out,
+  // residuals, MLP gate/up/act) and the LoRA hidden columns (7 ranks: qkv 3, o 1, gate/up 2, down 1).
+  const layerFloats = 4 * d + 3 * q + 3 * kv + 2 * c.numHeads + c.numKvHeads + 2 + 3 * ff;
+  // The backward pass's working buffers, once per token, and dLoss/dx at the head.
+  const backwardFloats = 3 * d + 3 * ff + 3 * q + 3 * kv;
+  const perLayerWeights =
+    2 * d + d * q + 2 * d * kv + q * d + 3 * d * ff + (c.qkNorm ? 2 * c.headDim : 0);
+  const embed = c.vocabSize * d;
+  return {
+    heapLimitBytes: HEAP_LIMIT_BYTES,
+    weightBytes: f * (embed * (c.tieWordEmbeddings ? 1 : 2) + L * perLayerWeights + d),
+    trainBytesPerToken: f * (L * layerFloats + backwardFloats + 3 * d),
+    trainBytesPerTokenPerRank: f * (L * 7 + 3),
+    forwardBytesPerToken: f * (layerFloats + 3 * d),
+    passBytes: f * (2 * (4 << 20) + c.vocabSize),
+    kvBytesPerToken: f * 2 * kv * L,
+    adapterBytesPerRank: {
+      attn: 4 * f * L * (d + q + d + kv + d + kv + q + d),
+      mlp: 4 * f * L * (d + ff + d + ff + ff + d),
+      unembed: 4 * f * (d + c.vocabSize),
+    },
+  };
+}
