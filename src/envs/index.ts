@@ -31,6 +31,7 @@ export {
 export { ProblemEnv, type ProblemEnvOptions, ProblemGroupBuilder } from "./problem-env.js";
 export {
   type EpisodeOptions,
+  type PolicyCallContext,
   policyFromCompleter,
   rolloutGroup,
   runEpisode,

@@ -11,11 +11,22 @@ import {
   type Transition,
 } from "./types.js";
 
+/** Where in a group rollout a policy call happens: which env of the group, which turn. */
+export interface PolicyCallContext {
+  readonly envIndex: number;
+  readonly turn: number;
+}
+
 /**
  * A token-level policy: given a prompt and its stop condition, sample an action. Wrap a sampling
  * client (one `sample` call per rollout) or anything else, e.g. a scripted policy in tests.
+ * `context` says which env and turn is sampled (e.g. to derive a reproducible sampling seed).
  */
-export type TokenPolicy = (observation: ModelInput, stop: StopCondition) => Promise<SampledAction>;
+export type TokenPolicy = (
+  observation: ModelInput,
+  stop: StopCondition,
+  context: PolicyCallContext,
+) => Promise<SampledAction>;
 
 /** A {@link TokenPolicy} that samples with a `TokenCompleter` (e.g. the Tinker sampling completer). */
 export function policyFromCompleter(
@@ -29,6 +40,8 @@ export function policyFromCompleter(
 export interface EpisodeOptions {
   /** Stop a runaway multi-turn env after this many steps. Default 1000. */
   maxSteps?: number;
+  /** The env's index in its group, passed to the policy. Default 0. */
+  envIndex?: number;
 }
 
 /** Roll out one episode of `env` with `policy`. */
@@ -41,7 +54,10 @@ export async function runEpisode(
   let { observation, stopCondition } = await env.initialObservation();
   const transitions: Transition[] = [];
   for (let i = 0; i < maxSteps; i++) {
-    const action = await policy(observation, stopCondition);
+    const action = await policy(observation, stopCondition, {
+      envIndex: options.envIndex ?? 0,
+      turn: i,
+    });
     const result = await env.step(action.tokens, { stopReason: action.stopReason });
     transitions.push({
       observation,
@@ -74,7 +90,9 @@ export async function rolloutGroup(
 ): Promise<TrajectoryGroup> {
   try {
     const envs = await builder.makeEnvs();
-    const settled = await Promise.allSettled(envs.map((env) => runEpisode(env, policy, options)));
+    const settled = await Promise.allSettled(
+      envs.map((env, envIndex) => runEpisode(env, policy, { ...options, envIndex })),
+    );
     const trajectories: Trajectory[] = [];
     for (const r of settled) {
       if (r.status === "rejected") throw r.reason;

@@ -3,6 +3,7 @@
  * any user code (a dashboard, W&B), so the loop never prints.
  */
 import { EventEmitter } from "eventemitter3";
+import type { RolloutSummaryRecord } from "./rl/data-processing.js";
 import type { CheckpointRecord, MetricsRow } from "./run-dir.js";
 
 /** A finished training step. */
@@ -28,7 +29,7 @@ export interface RolloutsEvent {
   /** Trajectory groups trained on (after constant-reward removal). */
   groups: number;
   /** Rollout summary records as written to `iteration_NNNNNN/train_rollout_summaries.jsonl`. */
-  summaries: readonly Record<string, unknown>[];
+  summaries: readonly RolloutSummaryRecord[];
 }
 
 /** How a run ended. */
