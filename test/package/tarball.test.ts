@@ -2,7 +2,8 @@
  * The package as a user gets it: `npm pack` (which builds through `prepack`), the tarball's
  * contents and size, then an install into an empty folder from the npm cache and, with no network
  * and an empty Hugging Face cache, a five-line sample on each preset through the root entry (ESM),
- * both entries from CommonJS, the `tinker-ts` bin, and the types of each entry (ESM and CJS).
+ * both entries from CommonJS, the `tinker-ts` bin, the README's installed-package shell blocks,
+ * and the types of each entry (ESM and CJS).
  *
  * Slow (a build and an install: over a minute on two cores), so it runs under
  * TINKER_TS_SLOW_TESTS=1; .ci/run runs it as its own step.
@@ -14,6 +15,7 @@ import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { readmeShellBlocks, runBlock } from "../readme/blocks.js";
 
 const run = promisify(execFile);
 const REPO = join(dirname(fileURLToPath(import.meta.url)), "../..");
@@ -174,6 +176,23 @@ describe.runIf(process.env.TINKER_TS_SLOW_TESTS)("the packed tarball", () => {
     });
     expect(stdout.trim()).toMatch(/^\d+\.\d+\.\d+/);
   });
+
+  it("runs the README's installed-package shell blocks as written", async () => {
+    const blocks = readmeShellBlocks().filter((b) => b.mode === "installed");
+    expect(blocks.length).toBeGreaterThan(0);
+    for (const block of blocks) {
+      const result = await runBlock(block, app, env);
+      expect(result.skipped).toEqual([]);
+      for (const server of result.servers) {
+        expect(server.models).toEqual(["tiny-bytes", "tiny-qwen3"]);
+        expect(server.stderr).toContain("tinker-ts serve: shutting down");
+        expect(server.exitCode === 0 || server.signal === "SIGINT").toBe(true);
+      }
+      if (block.lines.some((l) => l.includes("--help"))) {
+        expect(result.outputs.join("\n")).toContain("vocab 264");
+      }
+    }
+  }, 180_000);
 
   it("types each entry for ESM and CommonJS consumers", async () => {
     await writeFile(join(app, "types.mts"), TYPES_ESM);

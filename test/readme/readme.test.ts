@@ -1,0 +1,86 @@
+/**
+ * The README's commands work as written (see blocks.ts for the markers and the rules). The
+ * `run` blocks run here in the clone; the `slow` ones in a fresh clone in a temporary folder
+ * under TINKER_TS_SLOW_TESTS; the `installed` ones in test/package/tarball.test.ts.
+ */
+import { execFile } from "node:child_process";
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { dirname, join } from "node:path";
+import { promisify } from "node:util";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { README, readmeShellBlocks, runBlock } from "./blocks.js";
+
+const run = promisify(execFile);
+const REPO = dirname(README);
+const blocks = readmeShellBlocks();
+
+function logSkips(skipped: Array<{ line: string; reason: string }>): void {
+  for (const s of skipped) console.log(`README: skipped \`${s.line}\`: ${s.reason}`);
+}
+
+describe("README shell blocks", () => {
+  let work: string;
+  let env: NodeJS.ProcessEnv;
+
+  beforeAll(async () => {
+    work = await mkdtemp(join(tmpdir(), "tinker-ts-readme-"));
+    env = { ...process.env, TINKER_TS_CACHE_DIR: join(work, "cache") };
+  });
+  afterAll(async () => {
+    if (work) await rm(work, { recursive: true, force: true });
+  });
+
+  it("every shell block says where it runs", () => {
+    expect(blocks.length).toBeGreaterThanOrEqual(4);
+    expect(blocks.filter((b) => b.mode === undefined).map((b) => b.line)).toEqual([]);
+    for (const b of blocks.filter((x) => x.mode === "skip")) {
+      console.log(`README: block at line ${b.line} skipped: ${b.note}`);
+      expect(b.note).not.toBe("");
+    }
+  });
+
+  const here = blocks.filter((b) => b.mode === "run");
+  it.each(here.map((b) => [b.line, b] as const))(
+    "the block at line %i runs in the clone",
+    async (_line, block) => {
+      const result = await runBlock(block, REPO, env, { preinstalled: true });
+      logSkips(result.skipped);
+      for (const server of result.servers) {
+        expect(server.models).toEqual(["tiny-bytes", "tiny-qwen3"]);
+        // Stopped cleanly: the server said so, and the process (or its npm wrapper) ended on it.
+        expect(server.stderr).toContain("tinker-ts serve: shutting down");
+        expect(server.exitCode === 0 || server.signal === "SIGINT").toBe(true);
+      }
+      const text = result.outputs.join("\n");
+      if (block.lines.some((l) => l.includes("quickstart.ts"))) {
+        expect(text).toMatch(/^sample: The quick brown/m);
+      }
+      if (block.lines.some((l) => l.includes("--help"))) {
+        expect(text).toContain("vocab 264");
+        expect(text).toContain('Start it with "tml-"');
+      }
+    },
+    300_000,
+  );
+
+  const slow = blocks.filter((b) => b.mode === "slow");
+  it.runIf(process.env.TINKER_TS_SLOW_TESTS).each(slow.map((b) => [b.line, b] as const))(
+    "the block at line %i runs in a fresh clone (slow)",
+    async (_line, block) => {
+      // The README says "in a clone of this repository (the folder tinker-ts)": that, with
+      // nothing else beside it, in a temporary folder.
+      const clone = join(work, "tinker-ts");
+      await run("git", ["clone", "--quiet", "--no-hardlinks", REPO, clone]);
+      try {
+        const result = await runBlock(block, clone, env);
+        logSkips(result.skipped);
+        expect(result.outputs.join("\n")).toMatch(/^\d+\.\d+\.\d+$/m);
+      } finally {
+        await rm(clone, { recursive: true, force: true });
+        await rm(join(work, "my-app"), { recursive: true, force: true });
+      }
+    },
+    900_000,
+  );
+});
