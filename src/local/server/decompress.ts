@@ -95,8 +95,12 @@ export function zstdPrefix(input: Uint8Array, want: number): Uint8Array | undefi
     if (total >= want) throw stop;
   });
   try {
-    for (let at = 0; at < input.length && total < want; at += 64) {
-      d.push(input.subarray(at, Math.min(at + 64, input.length)), at + 64 >= input.length);
+    // Growing pieces: little decoding when the first block is small, linear work when it is not.
+    // A block is at most 128 KiB, so its first one is whole within the first 256 KiB of input.
+    const end = Math.min(input.length, 256 * 1024);
+    for (let at = 0, step = 64; at < end && total < want; at += step, step *= 2) {
+      const to = Math.min(at + step, end);
+      d.push(input.subarray(at, to), to >= input.length);
     }
   } catch (err) {
     if (err !== stop) return undefined;

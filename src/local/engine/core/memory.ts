@@ -49,10 +49,11 @@ export function modelMemory(c: ModelConfig): ModelMemory {
     forwardBytesPerToken: f * (layerFloats + 3 * d),
     passBytes: f * (2 * (4 << 20) + c.vocabSize),
     kvBytesPerToken: f * 2 * kv * L,
+    // Four buffers (weights, gradients, two moments), each rounded up to a heap size class (<= 1/8).
     adapterBytesPerRank: {
-      attn: 4 * f * L * (d + q + d + kv + d + kv + q + d),
-      mlp: 4 * f * L * (d + ff + d + ff + ff + d),
-      unembed: 4 * f * (d + c.vocabSize),
+      attn: Math.ceil(4.5 * f * L * (d + q + d + kv + d + kv + q + d)),
+      mlp: Math.ceil(4.5 * f * L * (d + ff + d + ff + ff + d)),
+      unembed: Math.ceil(4.5 * f * (d + c.vocabSize)),
     },
   };
 }
