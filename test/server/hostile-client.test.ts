@@ -280,6 +280,18 @@ describe("local server against a hostile client (real engine)", () => {
     expect(unknown.status).toBe(404);
     expect(String(unknown.json.detail)).toMatch(/unknown model_id/);
 
+    // A bomb that names a live model and its seq_id is refused, and that seq_id is used up.
+    const modelId = await newModel();
+    const mid = Buffer.from(modelId);
+    const head = new Uint8Array([0x0a, mid.length, ...mid, 0x10, 1]);
+    const bomb = await api.post(
+      "/api/v1/forward_backward",
+      zstdFrame([{ raw: head }, ...bombBlocks()]),
+      headers,
+    );
+    expect(bomb.status).toBe(413);
+    expect((await api.run("/api/v1/forward_backward", fb(modelId, 2))).json.metrics).toBeDefined();
+
     // The decompressed cap defaults to the body cap: 2 MiB of output passes no 1 MiB server.
     const t = await tempDir("hostile-zstd");
     const s = await startTestServer(t.dir, engine, { limits: { maxBodyBytes: 1024 * 1024 } });

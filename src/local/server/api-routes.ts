@@ -269,9 +269,15 @@ async function readForwardBackward(
         "POST /api/v1/forward takes JSON; send protobuf to /api/v1/forward_backward with forward_only=true",
       );
     }
-    return decodeForwardBackwardBody(body, encoding, opts.maxDecompressedBytes, (id) => {
-      service.requireModel(id);
-    });
+    return decodeForwardBackwardBody(
+      body,
+      encoding,
+      opts.maxDecompressedBytes,
+      (id) => {
+        service.requireModel(id);
+      },
+      (ref, err) => service.consumeRejected(ref.modelId, ref.seqId ?? 0, "forward_backward", err),
+    );
   }
   if (encoding !== "identity") {
     throw new HttpError(415, `Content-Encoding ${encoding} is only supported for protobuf bodies`);

@@ -13,7 +13,7 @@ import {
 import { parseRequest } from "../../client/wire/requests.js";
 import { ZstdOutputLimitError } from "../../client/wire/zstd.js";
 import { MAX_NUM_SAMPLES } from "../engine/sampling/sampler.js";
-import { decompressZstdBody, leadingModelId, zstdPrefix } from "./decompress.js";
+import { decompressZstdBody, type LeadingRef, leadingRef, zstdPrefix } from "./decompress.js";
 import { checkMetadata, checkShortString, checkTags } from "./free-form.js";
 import type { FutureResult } from "./futures.js";
 import { HttpError } from "./http-error.js";
@@ -201,37 +201,52 @@ export function parseForwardBackwardJson(
 
 /**
  * A protobuf `forward_backward` body, zstd-compressed when `encoding` says so. `checkModel` sees
- * the model id before the body is decompressed in full (an unknown model costs no decompression).
+ * the model id before the body is decompressed in full (an unknown model costs no decompression);
+ * `rejected` hears of a body refused after it named its model and seq_id, so that seq_id can be
+ * used up.
  */
 export async function decodeForwardBackwardBody(
   body: Uint8Array,
   encoding: string,
   maxDecompressedBytes: number,
   checkModel: (modelId: string) => void = () => undefined,
+  rejected: (ref: LeadingRef, err: unknown) => void = () => undefined,
 ): Promise<ForwardBackwardInput> {
-  let bytes = body;
-  if (encoding === "zstd") {
-    const head = zstdPrefix(body, 1024);
-    const early = head && leadingModelId(head);
-    if (early !== undefined) checkModel(early);
-    try {
-      bytes = await decompressZstdBody(body, maxDecompressedBytes);
-    } catch (err) {
-      if (err instanceof ZstdOutputLimitError) {
-        throw new HttpError(
-          413,
-          `${err.message}; send smaller batches (split the data into several forward_backward calls) or start the server with a larger limits.maxDecompressedBytes`,
-        );
-      }
-      const why = err instanceof Error ? err.message : String(err);
-      throw new HttpError(400, `could not decompress the zstd body: ${why}`);
-    }
-  } else if (encoding !== "identity") {
+  if (encoding !== "zstd" && encoding !== "identity") {
     throw new HttpError(
       415,
       `unsupported Content-Encoding ${JSON.stringify(encoding)}; use zstd or none`,
     );
   }
+  const head = encoding === "zstd" ? zstdPrefix(body, 1024) : body;
+  const ref = head && leadingRef(head);
+  if (ref) checkModel(ref.modelId);
+  try {
+    return decodeProtobufBody(
+      encoding === "zstd" ? await decompress(body, maxDecompressedBytes) : body,
+    );
+  } catch (err) {
+    if (ref) rejected(ref, err);
+    throw err;
+  }
+}
+
+async function decompress(body: Uint8Array, maxDecompressedBytes: number): Promise<Uint8Array> {
+  try {
+    return await decompressZstdBody(body, maxDecompressedBytes);
+  } catch (err) {
+    if (err instanceof ZstdOutputLimitError) {
+      throw new HttpError(
+        413,
+        `${err.message}; send smaller batches (split the data into several forward_backward calls) or start the server with a larger limits.maxDecompressedBytes`,
+      );
+    }
+    const why = err instanceof Error ? err.message : String(err);
+    throw new HttpError(400, `could not decompress the zstd body: ${why}`);
+  }
+}
+
+function decodeProtobufBody(bytes: Uint8Array): ForwardBackwardInput {
   const req = decodeForwardBackwardRequest(bytes);
   if (req.modelId === "") {
     throw new TinkerValidationError("forward_backward body has no model_id", "model_id");

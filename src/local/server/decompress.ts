@@ -115,20 +115,37 @@ export function zstdPrefix(input: Uint8Array, want: number): Uint8Array | undefi
   return out;
 }
 
+/** The model and seq_id a ForwardBackwardRequest names in its leading fields. */
+export interface LeadingRef {
+  modelId: string;
+  /** Absent when not encoded (proto3 leaves out seq_id 0). */
+  seqId?: number;
+}
+
 /**
- * Field 1 (`model_id`, a string) of a ForwardBackwardRequest when the message starts with it, as
- * encoders write fields in number order. Undefined otherwise.
+ * Fields 1 (`model_id`) and 2 (`seq_id`) of a ForwardBackwardRequest when the message starts with
+ * them, as encoders write fields in number order; readable from a prefix, and from a body whose
+ * later fields are corrupt. Undefined when it does not start with a model id.
  */
-export function leadingModelId(bytes: Uint8Array): string | undefined {
-  if (bytes[0] !== 0x0a) return undefined;
-  let len = 0;
-  let at = 1;
-  for (let shift = 0; ; shift += 7) {
-    const b = bytes[at++];
-    if (b === undefined || shift > 21) return undefined;
-    len += (b & 0x7f) * 2 ** shift;
-    if (b < 0x80) break;
-  }
-  if (at + len > bytes.length) return undefined;
-  return Buffer.from(bytes.subarray(at, at + len)).toString("utf8");
+export function leadingRef(bytes: Uint8Array): LeadingRef | undefined {
+  let at = 0;
+  const varint = (): number | undefined => {
+    let v = 0;
+    for (let shift = 0; shift <= 28; shift += 7) {
+      const b = bytes[at++];
+      if (b === undefined) return undefined;
+      v += (b & 0x7f) * 2 ** shift;
+      if (b < 0x80) return v;
+    }
+    return undefined;
+  };
+  if (bytes[at++] !== 0x0a) return undefined;
+  const len = varint();
+  if (len === undefined || at + len > bytes.length) return undefined;
+  const modelId = Buffer.from(bytes.subarray(at, at + len)).toString("utf8");
+  at += len;
+  if (bytes[at] !== 0x10) return { modelId };
+  at++;
+  const seqId = varint();
+  return seqId === undefined ? { modelId } : { modelId, seqId };
 }
