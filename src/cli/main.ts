@@ -10,6 +10,12 @@ const COMMANDS: readonly SubcommandEntry[] = [
     summary: "Run a local Tinker-compatible server on the CPU engine",
     load: async () => (await import("./serve.js")).serveCommand,
   },
+  // sft and rl (the training recipes) go here.
+  {
+    name: "report",
+    summary: "Write a self-contained HTML report of a training run's log dir",
+    load: async () => (await import("./report.js")).reportCommand,
+  },
 ];
 
 function usage(): string {
