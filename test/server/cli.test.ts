@@ -81,6 +81,29 @@ describe("tinker-ts CLI", () => {
     }
   });
 
+  it("fails at start on a missing --model-dir, with the reason, and documents the limits", async () => {
+    const tmp = await tempDir("cli-modeldir");
+    try {
+      const r = await cli([
+        "serve",
+        "--port",
+        "0",
+        "--data-dir",
+        tmp.dir,
+        "--model-dir",
+        `${tmp.dir}/no-such-model`,
+      ]);
+      expect(r.code).toBe(1);
+      expect(r.stderr).toMatch(/no-such-model" does not exist/);
+    } finally {
+      await tmp.cleanup();
+    }
+    const help = await cli(["serve", "--help"]);
+    expect(help.stdout).toMatch(
+      /Limits[\s\S]*engine memory[\s\S]*num_samples[\s\S]*checkpoint names/,
+    );
+  });
+
   it("serves until SIGTERM, then shuts down cleanly", async () => {
     const tmp = await tempDir("cli-serve");
     const child = spawn(
