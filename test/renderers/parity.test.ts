@@ -205,6 +205,43 @@ describe("role_colon matches its documented format", () => {
   });
 });
 
+describe("token boundaries on whitespace-heavy text (seeded, vs the shipped templates)", () => {
+  // Pieces whose joins exercise the pre-tokenizer's whitespace and newline runs. No U+FEFF,
+  // U+0085 or U+001C-U+001F (JS and Python trim differ there) and no `<` (think-tag parsing).
+  const PIECES = ["\n", "\n\n", " ", "  ", "\t", "\r\n", "Hi", "a", ".", "日本", "😀", " x", "3"];
+  let seed = 12345;
+  const next = (n: number): number => {
+    seed = (seed * 1103515245 + 12345) % 2147483648;
+    return seed % n;
+  };
+  const text = (): string =>
+    Array.from({ length: 1 + next(5) }, () => PIECES[next(PIECES.length)]!).join("");
+  const conversations: Message[][] = Array.from({ length: 60 }, () => {
+    const msgs: Message[] = next(2) === 0 ? [{ role: "system", content: text() }] : [];
+    const turns = 1 + next(3);
+    for (let t = 0; t < turns; t++) {
+      msgs.push({ role: "user", content: text() });
+      if (t < turns - 1) msgs.push({ role: "assistant", content: text() });
+    }
+    return msgs;
+  });
+
+  it.each(SPECS.filter((s) => s.template === undefined))("$renderer generation prompts", (spec) => {
+    const tok = spec.tokenizer();
+    const r = getRenderer(spec.renderer, tok);
+    for (const messages of conversations) {
+      const conv: Conversation = {
+        name: "ws",
+        messages,
+        reply: { role: "assistant", content: "" },
+      };
+      expect(r.buildGenerationPrompt(messages).toInts()).toEqual(
+        renderTemplate(spec, tok, conv, messages, true),
+      );
+    }
+  });
+});
+
 describe("token parity on GSM8K (qwen3 and llama3 supervised sequences vs the shipped templates)", () => {
   const all = readFileSync(join(GSM8K_DIR, "train.jsonl"), "utf8").trim().split("\n");
   // The whole train set under TINKER_TS_SLOW_TESTS, else the first 100 rows.
