@@ -12,6 +12,11 @@ const COMMANDS: readonly SubcommandEntry[] = [
   },
   // sft and rl (the training recipes) go here.
   {
+    name: "eval",
+    summary: "Grade GSM8K answers (the output of sample): accuracy with a 95% interval",
+    load: async () => (await import("./eval.js")).evalCommand,
+  },
+  {
     name: "report",
     summary: "Write a self-contained HTML report of a training run's log dir",
     load: async () => (await import("./report.js")).reportCommand,
