@@ -11,6 +11,9 @@ import { request } from "node:http";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { LocalEngine } from "../../src/local/engine/api.js";
+import { modelMemory } from "../../src/local/engine/core/memory.js";
+import { getPreset } from "../../src/local/engine/io/presets.js";
+import { adapterBytes } from "../../src/local/server/admission.js";
 import { idToDirName, MAX_CHECKPOINT_NAME } from "../../src/local/server/names.js";
 import { isLoopback, type LocalServer, startLocalServer } from "../../src/local/server/server.js";
 import { Raw, startTestServer, tempDir } from "./helpers.js";
@@ -418,6 +421,46 @@ describe("local server against a hostile client (real engine)", () => {
       });
       expect(sample.status).toBe(400);
       expect(String(sample.json.detail)).toMatch(/lower num_samples or max_tokens/);
+    } finally {
+      await s.close();
+      await t.cleanup();
+    }
+  });
+
+  it("counts the adapters samplers hold when it admits a new model", async () => {
+    const mem = modelMemory(getPreset(MODEL).config);
+    const lora = { rank: 8, seed: 1, trainAttn: true, trainMlp: true, trainUnembed: true };
+    const one = adapterBytes(mem, lora);
+    // Room for the weights and two and a half adapters.
+    const t = await tempDir("hostile-samplers");
+    const s = await startTestServer(t.dir, engine, {
+      limits: { engineMemoryBytes: Math.floor(mem.weightBytes + 2.5 * one) },
+    });
+    try {
+      const a = new Raw(s.url);
+      const sessionId = await newSession(a);
+      const modelId = await a.createModel(sessionId, 0, MODEL, { rank: 8, seed: 1 });
+      const snap = await a.run("/api/v1/save_weights_for_sampler", {
+        model_id: modelId,
+        seq_id: 1,
+        sampling_session_seq_id: 0,
+        type: "save_weights_for_sampler",
+      });
+      const sampled = await a.run("/api/v1/asample", {
+        sampling_session_id: snap.json.sampling_session_id,
+        num_samples: 1,
+        prompt: { chunks: [{ type: "encoded_text", tokens: [1, 2] }] },
+        sampling_params: { max_tokens: 2 },
+      });
+      expect(sampled.json.sequences).toHaveLength(1);
+      const second = await a.post("/api/v1/create_model", {
+        session_id: sessionId,
+        model_seq_id: 1,
+        base_model: MODEL,
+        lora_config: { rank: 8 },
+      });
+      expect(second.status).toBe(400);
+      expect(String(second.json.detail)).toMatch(/1 loaded model\(s\), 1 sampler adapter\(s\)/);
     } finally {
       await s.close();
       await t.cleanup();

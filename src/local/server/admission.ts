@@ -22,6 +22,11 @@ export function adapterBytes(mem: ModelMemory, lora: ResolvedLoraConfig): number
   );
 }
 
+/** The vocabulary projection block of a pass over `tokens` tokens. */
+function headBytes(mem: ModelMemory, tokens: number): number {
+  return Math.min(tokens * mem.headBytesPerToken, mem.headBytesMax);
+}
+
 /** What is already held (base weights of the models in use, live adapters) and the budget. */
 export interface HeldMemory {
   bytes: number;
@@ -72,12 +77,12 @@ export function checkForwardBackward(
   const perToken = backward
     ? mem.trainBytesPerToken + mem.trainBytesPerTokenPerRank * rank
     : mem.forwardBytesPerToken;
-  const room = free(mem, held) - mem.passBytes;
-  const need = tokens * perToken;
-  if (need <= room) return;
-  const fit = Math.max(0, Math.floor(room / perToken));
+  const head = headBytes(mem, tokens);
+  const need = tokens * perToken + head;
+  if (need <= free(mem, held)) return;
+  const fit = Math.max(0, Math.floor((free(mem, held) - mem.headBytesMax) / perToken));
   throw refuse(
-    `this ${backward ? "forward_backward" : "forward"} batch of ${tokens} tokens needs about ${mib(need + mem.passBytes)} of engine memory, more than the ${mib(Math.max(0, free(mem, held)))} free of the ${mib(limit(mem, held))} limit (${held.what} hold the rest); send fewer or shorter datums per call (about ${fit} tokens fit now)`,
+    `this ${backward ? "forward_backward" : "forward"} batch of ${tokens} tokens needs about ${mib(need)} of engine memory, more than the ${mib(Math.max(0, free(mem, held)))} free of the ${mib(limit(mem, held))} limit (${held.what} hold the rest); send fewer or shorter datums per call (about ${fit} tokens fit now)`,
   );
 }
 
@@ -94,7 +99,7 @@ export function checkSample(
   const room = Math.max(0, base.maxContextLength - promptTokens);
   const gen = Math.min(maxTokens ?? room, room);
   const kv = numSamples * (promptTokens + gen) * mem.kvBytesPerToken;
-  const need = kv + promptTokens * mem.forwardBytesPerToken + mem.passBytes;
+  const need = kv + promptTokens * mem.forwardBytesPerToken + headBytes(mem, promptTokens);
   if (need <= free(mem, held)) return;
   throw refuse(
     `this sample (${numSamples} samples of up to ${promptTokens + gen} tokens) needs about ${mib(need)} of engine memory, more than the ${mib(Math.max(0, free(mem, held)))} free of the ${mib(limit(mem, held))} limit (${held.what} hold the rest); lower num_samples or max_tokens, or shorten the prompt`,

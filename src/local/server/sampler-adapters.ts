@@ -105,6 +105,19 @@ export class SamplerAdapters {
     if (entry.inflight === 0) this.drop(entry);
   }
 
+  /**
+   * The training run each adapter held in the engine comes from (for memory accounting): the model
+   * of an ephemeral snapshot, the run in a checkpoint path key (`tinker://<run>/...`).
+   */
+  heldRuns(): string[] {
+    const out: string[] = [];
+    for (const e of this.entries.values()) {
+      const run = e.ephemeralOf ?? /^tinker:\/\/([^/]+)\//.exec(e.key)?.[1];
+      if (run !== undefined) out.push(run);
+    }
+    return out;
+  }
+
   /** Drops every adapter (server shutdown is handled by the engine itself). */
   clear(): void {
     this.entries.clear();

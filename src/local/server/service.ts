@@ -850,15 +850,21 @@ export class TinkerService {
     const bases = new Set([baseName]);
     let bytes = 0;
     let adapters = 0;
-    for (const m of this.models.values()) {
-      const mem = this.baseInfo.get(m.run.baseModel)?.memory;
-      if (!mem) continue;
-      bases.add(m.run.baseModel);
-      bytes += adapterBytes(mem, m.run.lora);
-      adapters++;
-    }
+    let samplers = 0;
+    const count = (run: RunRecord | undefined): boolean => {
+      const mem = run && this.baseInfo.get(run.baseModel)?.memory;
+      if (!run || !mem) return false;
+      bases.add(run.baseModel);
+      bytes += adapterBytes(mem, run.lora);
+      return true;
+    };
+    for (const m of this.models.values()) if (count(m.run)) adapters++;
+    for (const runId of this.adapters.heldRuns()) if (count(this.store.runs.get(runId))) samplers++;
     for (const b of bases) bytes += this.baseInfo.get(b)?.memory?.weightBytes ?? 0;
-    const what = adapters > 0 ? `base weights and ${adapters} loaded model(s)` : "base weights";
+    const parts = ["base weights"];
+    if (adapters > 0) parts.push(`${adapters} loaded model(s)`);
+    if (samplers > 0) parts.push(`${samplers} sampler adapter(s)`);
+    const what = parts.join(", ");
     return { bytes, what, budgetBytes: this.engineMemoryBytes };
   }
 

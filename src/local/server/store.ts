@@ -316,7 +316,9 @@ export class ServerStore {
   }
 
   async deleteCheckpoint(rec: CheckpointRecord): Promise<void> {
-    await rm(this.checkpointDir(rec.runId, rec.kind, rec.name), { recursive: true, force: true });
+    const dir = this.checkpointDir(rec.runId, rec.kind, rec.name);
+    await rm(dir, { recursive: true, force: true });
+    this.parsed.delete(join(dir, META_FILE));
     this.checkpoints.get(rec.runId)?.delete(checkpointId(rec));
   }
 

@@ -15,13 +15,17 @@ export interface ModelMemory {
   trainBytesPerTokenPerRank: number;
   /** Forward only (also a sample's prompt prefill): per token. */
   forwardBytesPerToken: number;
-  /** Fixed extra of one pass (the vocabulary projection block). */
-  passBytes: number;
+  /** The vocabulary projection's block (logits and their gradient): per token, up to a cap. */
+  headBytesPerToken: number;
+  headBytesMax: number;
   /** KV cache per token of one sequence. */
   kvBytesPerToken: number;
   /** A LoRA adapter (weights, gradients, two AdamW moments) per unit of rank, by target. */
   adapterBytesPerRank: { attn: number; mlp: number; unembed: number };
 }
+
+/** Bytes per float32 once the heap rounds a buffer up to its size class (at most 1/8 more). */
+const ROUNDED = 4.5;
 
 /** The 4 GiB a wasm32 memory can address. */
 export const HEAP_LIMIT_BYTES = 4 * 1024 ** 3;
@@ -44,16 +48,19 @@ export function modelMemory(c: ModelConfig): ModelMemory {
   return {
     heapLimitBytes: HEAP_LIMIT_BYTES,
     weightBytes: f * (embed * (c.tieWordEmbeddings ? 1 : 2) + L * perLayerWeights + d),
-    trainBytesPerToken: f * (L * layerFloats + backwardFloats + 3 * d),
-    trainBytesPerTokenPerRank: f * (L * 7 + 3),
-    forwardBytesPerToken: f * (layerFloats + 3 * d),
-    passBytes: f * (2 * (4 << 20) + c.vocabSize),
+    // Every buffer is rounded up to a heap size class (at most 1/8 more): 4.5 bytes per float.
+    trainBytesPerToken: Math.ceil(ROUNDED * (L * layerFloats + backwardFloats + 3 * d)),
+    trainBytesPerTokenPerRank: Math.ceil(ROUNDED * (L * 7 + 3)),
+    forwardBytesPerToken: Math.ceil(ROUNDED * (layerFloats + 3 * d)),
+    // Blocks of floor(4 Mi / vocab) rows (`headBlockRows`), logits plus a same-sized buffer.
+    headBytesPerToken: 2 * f * c.vocabSize,
+    headBytesMax: 2 * f * Math.max(4 << 20, c.vocabSize),
     kvBytesPerToken: f * 2 * kv * L,
-    // Four buffers (weights, gradients, two moments), each rounded up to a heap size class (<= 1/8).
+    // Four buffers: weights, gradients, two moments.
     adapterBytesPerRank: {
-      attn: Math.ceil(4.5 * f * L * (d + q + d + kv + d + kv + q + d)),
-      mlp: Math.ceil(4.5 * f * L * (d + ff + d + ff + ff + d)),
-      unembed: Math.ceil(4.5 * f * (d + c.vocabSize)),
+      attn: Math.ceil(4 * ROUNDED * L * (d + q + d + kv + d + kv + q + d)),
+      mlp: Math.ceil(4 * ROUNDED * L * (d + ff + d + ff + ff + d)),
+      unembed: Math.ceil(4 * ROUNDED * (d + c.vocabSize)),
     },
   };
 }
