@@ -4,11 +4,15 @@
  * under TINKER_TS_SLOW_TESTS; the `installed` ones in test/package/tarball.test.ts.
  */
 import { execFile } from "node:child_process";
+import { readFileSync } from "node:fs";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { listPresets } from "../../src/local/engine/io/presets.js";
+import { getLr, recommendedRenderer } from "../../src/renderers/model-info.js";
+import { loadTokenizer } from "../../src/tokenizers/loader.js";
 import { README, readmeShellBlocks, runBlock } from "./blocks.js";
 
 const run = promisify(execFile);
@@ -37,6 +41,24 @@ describe("README shell blocks", () => {
     for (const b of blocks.filter((x) => x.mode === "skip")) {
       console.log(`README: block at line ${b.line} skipped: ${b.note}`);
       expect(b.note).not.toBe("");
+    }
+  });
+
+  it("states the presets' facts as the code has them", async () => {
+    const text = readFileSync(README, "utf8");
+    for (const p of listPresets()) {
+      const row = text.split("\n").find((l) => l.startsWith(`| \`${p.name}\``));
+      expect(row, p.name).toBeDefined();
+      const tokenizer = await loadTokenizer(p.name);
+      const c = p.config;
+      expect(row).toContain(`d=${c.hiddenSize}, ${c.numLayers} layers`);
+      expect(row).toContain(`\`${recommendedRenderer(p.name)}\``);
+      expect(row).toContain(`| ${getLr(p.name).toExponential()} |`);
+      const ids = tokenizer.vocabSize.toLocaleString("en-US");
+      expect(row).toMatch(new RegExp(`vocab ${ids}\\b|${ids} ids`));
+      if (c.vocabSize !== tokenizer.vocabSize) {
+        expect(row).toContain(`${c.vocabSize.toLocaleString("en-US")} rows`);
+      }
     }
   });
 
