@@ -4,7 +4,7 @@
  * 0 success, 1 failure, 2 usage error, each error in one line that names the fix.
  */
 import { parseArgs } from "node:util";
-import { TinkerError } from "../client/errors.js";
+import { APIStatusError, TinkerError } from "../client/errors.js";
 
 /** Exit codes of every command. */
 export const EXIT = { ok: 0, failure: 1, usage: 2 } as const;
@@ -84,9 +84,16 @@ export function numberFlag(
   return v;
 }
 
-/** `err` as one line (messages with newlines are joined). */
+/**
+ * `err` as one line (messages with newlines are joined). A server's refusal shows its `detail`
+ * text and status rather than the JSON body.
+ */
 export function oneLine(err: unknown): string {
-  const text = err instanceof Error ? err.message : String(err);
+  let text = err instanceof Error ? err.message : String(err);
+  if (err instanceof APIStatusError) {
+    const body = err.body as { detail?: unknown } | undefined;
+    if (typeof body?.detail === "string") text = `${body.detail} (server said ${err.status})`;
+  }
   return text.replace(/\s*\n\s*/g, " ").trim();
 }
 

@@ -12,6 +12,11 @@ const COMMANDS: readonly SubcommandEntry[] = [
   },
   // sft and rl (the training recipes) go here.
   {
+    name: "sample",
+    summary: "Answer GSM8K-style questions with a model (resumable JSONL output)",
+    load: async () => (await import("./sample.js")).sampleCommand,
+  },
+  {
     name: "eval",
     summary: "Grade GSM8K answers (the output of sample): accuracy with a 95% interval",
     load: async () => (await import("./eval.js")).evalCommand,
