@@ -68,6 +68,8 @@ describe("README shell blocks", () => {
     async (_line, block) => {
       const result = await runBlock(block, REPO, env, { preinstalled: true });
       logSkips(result.skipped);
+      const serveLines = block.lines.filter((l) => /\bserve\b/.test(l) && !l.includes("--help"));
+      expect(result.servers.map((s) => s.line)).toEqual(serveLines.map((l) => l.trim()));
       for (const server of result.servers) {
         expect(server.models).toEqual(["tiny-bytes", "tiny-qwen3"]);
         // Stopped cleanly: the server said so, and the process (or its npm wrapper) ended on it.
