@@ -26,6 +26,21 @@ const COMMANDS: readonly SubcommandEntry[] = [
     summary: "Write a self-contained HTML report of a training run's log dir",
     load: async () => (await import("./report.js")).reportCommand,
   },
+  {
+    name: "models",
+    summary: "List the models the server can train and sample",
+    load: async () => (await import("./rest.js")).modelsCommand,
+  },
+  {
+    name: "checkpoints",
+    summary: "List, download, delete or publish checkpoints (list|download|delete|publish)",
+    load: async () => (await import("./rest.js")).checkpointsCommand,
+  },
+  {
+    name: "runs",
+    summary: "List your training runs (runs list)",
+    load: async () => (await import("./rest.js")).runsCommand,
+  },
 ];
 
 function usage(): string {
@@ -42,15 +57,27 @@ function usage(): string {
     "Options:",
     "  -h, --help     Show this help (or `tinker-ts <command> --help`)",
     "  -v, --version  Print the version",
+    "",
+    "Environment:",
+    "  TINKER_API_KEY       Use Tinker's cloud service with this key",
+    "  TINKER_BASE_URL      Use this Tinker-compatible server (e.g. one started by tinker-ts serve)",
+    "                       With neither, commands run on the embedded local CPU engine",
+    "  TINKER_TS_CACHE_DIR  Where the local engine and tokenizers keep data (default ~/.cache/tinker-ts)",
+    "",
+    "Exit codes: 0 success, 1 failure, 2 usage error (each error is one line naming the fix).",
   ].join("\n");
 }
 
 /** Runs the CLI with `argv` (without node and script) and returns the exit code. */
 export async function runCli(argv: readonly string[]): Promise<number> {
   const [first, ...rest] = argv;
-  if (first === undefined || first === "-h" || first === "--help" || first === "help") {
+  if (first === undefined) {
+    process.stderr.write(`${usage()}\n`);
+    return 2;
+  }
+  if (first === "-h" || first === "--help" || first === "help") {
     process.stdout.write(`${usage()}\n`);
-    return first === undefined ? 1 : 0;
+    return 0;
   }
   if (first === "-v" || first === "--version") {
     process.stdout.write(`${TINKER_TS_VERSION}\n`);
