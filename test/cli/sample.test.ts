@@ -4,6 +4,7 @@
  * tail dropped); a sampler checkpoint path works; bad input gives one line, exit 1 or 2, and no
  * output file. Few rows and small maxTokens keep it fast.
  */
+import { spawn } from "node:child_process";
 import { existsSync } from "node:fs";
 import { appendFile, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
@@ -83,6 +84,94 @@ describe("tinker-ts sample", () => {
     const rows = await readRows(out);
     expect(rows.map((x) => x.index).sort()).toEqual([0, 1, 2]);
     expect(rows[0]).toEqual(kept);
+  });
+
+  it("a failure mid-run keeps the complete rows and says how to resume", async () => {
+    const mixed = join(ctx.dir, "mixed.jsonl");
+    const rows = [
+      { question: "What is 1 + 1?", answer: "#### 2" },
+      { question: "x ".repeat(5000), answer: "#### 2" }, // longer than tiny-bytes' context
+    ];
+    await writeFile(mixed, rows.map((r) => `${JSON.stringify(r)}\n`).join(""));
+    const out = join(ctx.dir, "mixed-answers.jsonl");
+    const r = await captureCli(() =>
+      runCli([
+        "sample",
+        mixed,
+        "--model",
+        "tiny-bytes",
+        "--out",
+        out,
+        "--max-tokens",
+        "4",
+        "--concurrency",
+        "1",
+      ]),
+    );
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(
+      /more than the model's context length .*; 1 of 2 questions are answered in .*mixed-answers\.jsonl: fix the cause and run the same command again to resume/,
+    );
+    // Progress lines come first; the error is the one line of its own.
+    expect(r.stderr.split("\n").filter((l) => l.startsWith("tinker-ts sample:"))).toHaveLength(1);
+    expect((await readRows(out)).map((x) => x.index)).toEqual([0]);
+  });
+
+  it("a killed run leaves only complete rows, and the rerun finishes the rest", async () => {
+    const many = await gsm8kSlice(ctx.dir, 8, "eight.jsonl");
+    const out = join(ctx.dir, "killed.jsonl");
+    const main = new URL("../../src/cli/main.ts", import.meta.url).pathname;
+    const child = spawn(
+      process.execPath,
+      [
+        "--import",
+        "tsx",
+        main,
+        "sample",
+        many,
+        "--model",
+        "tiny-bytes",
+        "--out",
+        out,
+        "--max-tokens",
+        "48",
+        "--concurrency",
+        "2",
+      ],
+      { env: ctx.env, stdio: "ignore" },
+    );
+    const exited = new Promise((resolve) => child.once("exit", resolve));
+    // Kill it as soon as the first row is on disk (or let it finish if it is faster than us).
+    for (let ready = false; !ready; ) {
+      await new Promise((r) => setTimeout(r, 50));
+      const text = existsSync(out) ? await readFile(out, "utf8") : "";
+      ready = text.includes("\n") || child.exitCode !== null;
+    }
+    child.kill("SIGKILL");
+    await exited;
+    const text = await readFile(out, "utf8");
+    const complete = text
+      .slice(0, text.lastIndexOf("\n") + 1)
+      .trim()
+      .split("\n");
+    for (const line of complete) parseAnswerRow(JSON.parse(line));
+    const r = await captureCli(() =>
+      runCli([
+        "sample",
+        many,
+        "--model",
+        "tiny-bytes",
+        "--out",
+        out,
+        "--max-tokens",
+        "48",
+        "--concurrency",
+        "2",
+      ]),
+    );
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(new RegExp(`skipped ${complete.length} already answered`));
+    expect((await readRows(out)).map((x) => x.index).sort()).toEqual([0, 1, 2, 3, 4, 5, 6, 7]);
   });
 
   it("samples from a tinker:// sampler checkpoint", async () => {

@@ -4,6 +4,7 @@
  * \boxed{} format."), and log each answer as it arrives. Sampling runs `concurrency` requests at
  * a time; the log is resumable (see {@link AnswerLog}).
  */
+import { TinkerError } from "../../client/errors.js";
 import type { SamplingClient } from "../../client/sampling-client.js";
 import type { ServiceClient } from "../../client/service-client.js";
 import { readJsonl } from "../../datasets/jsonl.js";
@@ -15,6 +16,7 @@ import { getRenderer } from "../../renderers/registry.js";
 import type { Renderer } from "../../renderers/types.js";
 import { loadTokenizer } from "../../tokenizers/loader.js";
 import { resolveTokenizerId } from "../../tokenizers/names.js";
+import { oneLine } from "../args.js";
 import { AnswerLog, checkResumable } from "./answer-log.js";
 import { type AnswerRow, parseQuestionRow, type QuestionRow } from "./rows.js";
 
@@ -157,12 +159,21 @@ export async function runInference(
     let done = questions.length - todo.length;
     hooks.start?.({ total: questions.length, done, model: options.model, renderer: rendererName });
     const ctx = { sampler, renderer, rendererName, options };
-    await boundedEach(todo, options.concurrency, async (q) => {
-      const row = await answerQuestion(q, ctx);
-      await log.append(row);
-      done++;
-      hooks.answered?.(row, done, questions.length);
-    });
+    try {
+      await boundedEach(todo, options.concurrency, async (q) => {
+        const row = await answerQuestion(q, ctx);
+        await log.append(row);
+        done++;
+        hooks.answered?.(row, done, questions.length);
+      });
+    } catch (err) {
+      // The rows written so far are complete and kept: say so, and how to carry on.
+      const why = oneLine(err);
+      throw new TinkerError(
+        `${why}; ${done} of ${questions.length} questions are answered in ${options.out}: fix the cause and run the same command again to resume`,
+        { cause: err },
+      );
+    }
     return {
       total: questions.length,
       skipped: questions.length - todo.length,
