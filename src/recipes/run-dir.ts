@@ -4,7 +4,7 @@
  * line, each append fsynced). A crash can at worst leave an unterminated last line; readers skip
  * it and {@link RunDir.open} cuts it off before anything else is appended.
  */
-import { appendFile, mkdir, open, readFile, rm, stat } from "node:fs/promises";
+import { mkdir, open, readFile, rm, stat } from "node:fs/promises";
 import { join } from "node:path";
 import { TinkerValidationError } from "../client/errors.js";
 import { writeFileAtomic, writeJsonAtomic } from "../fs/atomic.js";
@@ -243,9 +243,4 @@ export class RunDir {
   async readJson<T>(name: string): Promise<T> {
     return JSON.parse(await readFile(this.file(name), "utf8")) as T;
   }
-}
-
-/** Append to a plain text log (e.g. `logs.log`); best effort. */
-export async function appendLogLine(dir: RunDir, line: string): Promise<void> {
-  await appendFile(dir.file("logs.log"), `${line}\n`).catch(() => undefined);
 }
