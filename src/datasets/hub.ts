@@ -6,8 +6,8 @@ import {
   APIStatusError,
   TinkerValidationError,
 } from "../client/errors.js";
-import { envFlagOn, hfOfflineFromEnv } from "../hub/cache.js";
 import { tinkerCacheDir, writeFileAtomic, writeJsonAtomic } from "../fs/atomic.js";
+import { envFlagOn, hfOfflineFromEnv } from "../hub/cache.js";
 import {
   DatasetFormatError,
   DatasetNotFoundError,
