@@ -10,7 +10,16 @@ const COMMANDS: readonly SubcommandEntry[] = [
     summary: "Run a local Tinker-compatible server on the CPU engine",
     load: async () => (await import("./serve.js")).serveCommand,
   },
-  // sft and rl (the training recipes) go here.
+  {
+    name: "sft",
+    summary: "Fine-tune on GSM8K-style question/answer rows (SupervisedRecipe)",
+    load: async () => (await import("./train.js")).sftCommand,
+  },
+  {
+    name: "rl",
+    summary: "Reinforcement learning on GSM8K with a grader (RLRecipe)",
+    load: async () => (await import("./train.js")).rlCommand,
+  },
   {
     name: "sample",
     summary: "Answer GSM8K-style questions with a model (resumable JSONL output)",

@@ -9,9 +9,15 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { TinkerValidationError } from "../../src/client/errors.js";
 import { ServiceClient } from "../../src/client/service-client.js";
+import type { SamplingClientEvaluator } from "../../src/recipes/evaluators.js";
 import { readJsonLines } from "../../src/recipes/run-dir.js";
-import { conversationsJsonl, mappedRows } from "../../src/recipes/supervised/dataset.js";
+import {
+  conversationsJsonl,
+  hubConversations,
+  mappedRows,
+} from "../../src/recipes/supervised/dataset.js";
 import { SupervisedRecipe } from "../../src/recipes/supervised/recipe.js";
+import { startFakeHub } from "../datasets/fake-hub.js";
 import { gsm8kSft, shortGsm8kRows, startRecipeServer } from "./fixtures.js";
 import { startRequestLog } from "./request-log.js";
 
@@ -74,6 +80,91 @@ describe("SupervisedRecipe on the local engine", () => {
       batch: 0,
     });
   }, 300_000);
+
+  it("warm-starts from a checkpoint (fresh optimizer) and runs sampling-client evaluators on the pre-step weights", async () => {
+    const first = await gsm8kSft(
+      { logDir: join(s.dir, "warm-source"), service: s.service },
+      { rows: 16, testSize: 0, batchSize: 4, epochs: 3, evalEvery: 0 },
+    ).run();
+    const seen: number[] = [];
+    const sampled: SamplingClientEvaluator = {
+      kind: "sampling",
+      async evaluate(sampler) {
+        const res = await sampler.sample([259, 117], 1, { maxTokens: 4, seed: 1 });
+        seen.push(res.sequences[0]!.tokens.length);
+        return { "sampled/tokens": res.sequences[0]!.tokens.length };
+      },
+    };
+    const logDir = join(s.dir, "warm");
+    await gsm8kSft(
+      { logDir, service: s.service, loadCheckpointPath: first.statePath!, evaluators: [sampled] },
+      { rows: 16, testSize: 0, batchSize: 4, epochs: 1, evalEvery: 2 },
+    ).run();
+    const source = (
+      await readJsonLines<Record<string, number>>(join(s.dir, "warm-source", "metrics.jsonl"))
+    ).rows;
+    const { rows } = await readJsonLines<Record<string, number>>(join(logDir, "metrics.jsonl"));
+    // The warm run starts where the source run ended, not from the random adapter.
+    expect(rows[0]!.train_mean_nll!).toBeLessThan(source[0]!.train_mean_nll! * 0.8);
+    expect(rows.filter((r) => r["sampled/tokens"] !== undefined).map((r) => r.step)).toEqual([
+      0, 2,
+    ]);
+    expect(seen).toHaveLength(2);
+  }, 180_000);
+
+  it("trains on a Hugging Face chat dataset (a loopback hub) with its test split as the held-out set", async () => {
+    const line = (q: string, a: string) =>
+      `${JSON.stringify({
+        messages: [
+          { role: "user", content: q },
+          { role: "assistant", content: a },
+        ],
+      })}\n`;
+    const rows = shortGsm8kRows(10);
+    const hub = await startFakeHub({
+      "acme/chat": {
+        files: {
+          "data/train.jsonl": Buffer.from(
+            rows
+              .slice(0, 8)
+              .map((r) => line(r.question, r.answer))
+              .join(""),
+          ),
+          "data/test.jsonl": Buffer.from(
+            rows
+              .slice(8)
+              .map((r) => line(r.question, r.answer))
+              .join(""),
+          ),
+        },
+      },
+    });
+    try {
+      const logDir = join(s.dir, "hub");
+      const recipe = new SupervisedRecipe({
+        model: "tiny-bytes",
+        logDir,
+        service: s.service,
+        progress: false,
+        learningRate: 4e-3,
+        evalEvery: 1,
+        dataset: hubConversations("acme/chat", "train", {
+          batchSize: 4,
+          testSplit: "test",
+          hub: { hubUrl: hub.url, datasetsServerUrl: hub.url, cacheDir: join(s.dir, "hub-cache") },
+        }),
+      });
+      const result = await recipe.run();
+      expect(result.stepsDone).toBe(2);
+      const { rows: metrics } = await readJsonLines<Record<string, number>>(
+        join(logDir, "metrics.jsonl"),
+      );
+      expect(metrics.map((r) => r["test/nll"]! > 0)).toEqual([true, true]);
+      expect(hub.log.some((l) => l.includes("data/test.jsonl"))).toBe(true);
+    } finally {
+      await hub.close();
+    }
+  }, 120_000);
 
   it("pipelines: with submitAhead 1 step n+1 is submitted before step n's result is seen, with 0 after", async () => {
     const order = async (submitAhead: number) => {

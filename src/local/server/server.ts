@@ -162,6 +162,9 @@ export async function startLocalServer(opts: LocalServerOptions = {}): Promise<L
       use_pyqwest_transport: false,
       proto_compress_fwdbwd: false,
       parallel_fwdbwd_chunks: true,
+      // Clients split forward_backward calls into requests of about this many estimated bytes
+      // (~20-25k tokens), which the engine admits one after another; gradients accumulate.
+      fwdbwd_max_chunk_bytes_count: 400_000,
       create_model_via_load_weights: true,
       sample_no_retries: false,
     },
