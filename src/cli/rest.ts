@@ -242,11 +242,22 @@ async function publishCheckpoint(argv: readonly string[]): Promise<number> {
     { min: 1, max: 1, name: "<tinker-path>" },
   );
   const path = checkPath(positionals[0]!);
-  await withRest((r) =>
-    values.unpublish
+  const runId = parseTinkerPath(path).trainingRunId;
+  await withRest(async (r) => {
+    // Checked first: the server answers a repeat with 409, which the client retries for minutes.
+    const found = (await r.listCheckpoints(runId)).checkpoints.find((c) => c.tinkerPath === path);
+    if (found === undefined) {
+      throw new Error(`no checkpoint ${path}; list them with tinker-ts checkpoints list ${runId}`);
+    }
+    if (found.public === !values.unpublish) {
+      throw new Error(
+        `${path} is already ${found.public ? "public; pass --unpublish to make it private" : "private"}`,
+      );
+    }
+    await (values.unpublish
       ? r.unpublishCheckpointFromTinkerPath(path)
-      : r.publishCheckpointFromTinkerPath(path),
-  );
+      : r.publishCheckpointFromTinkerPath(path));
+  });
   process.stdout.write(`${values.unpublish ? "unpublished" : "published"} ${path}\n`);
   return EXIT.ok;
 }

@@ -103,10 +103,16 @@ describe("tinker-ts checkpoints", () => {
     expect((await cli("checkpoints", "publish", ck.statePath)).stdout).toBe(
       `published ${ck.statePath}\n`,
     );
+    const twice = await cli("checkpoints", "publish", ck.statePath);
+    expect(twice.code).toBe(1);
+    expect(twice.stderr).toMatch(/is already public; pass --unpublish to make it private/);
     const gone = await cli("checkpoints", "publish", `tinker://${ck.runId}/weights/nope`);
     expect(gone.code).toBe(1);
+    expect(gone.stderr).toMatch(/no checkpoint .*nope; list them with tinker-ts checkpoints list/);
     oneLine(gone.stderr);
     expect((await cli("checkpoints", "publish", ck.statePath, "--unpublish")).code).toBe(0);
+    const private_ = await cli("checkpoints", "publish", ck.statePath, "--unpublish");
+    expect(private_.stderr).toMatch(/is already private/);
 
     const del = await cli("checkpoints", "delete", ck.statePath);
     expect(del.code).toBe(0);
