@@ -24,7 +24,12 @@ import {
 } from "./core/protocol.js";
 import { EngineRequestQueue } from "./core/request-queue.js";
 import { isPreset, listPresets } from "./io/presets.js";
-import { createEngineKernels, type KernelsChoice, type KernelsInfo } from "./kernels/index.js";
+import {
+  type BlasSetting,
+  createEngineKernels,
+  type KernelsChoice,
+  type KernelsInfo,
+} from "./kernels/index.js";
 import type { NamedTensor } from "./model/weights.js";
 import { datumTransferList, toEngineDatum } from "./train/datum.js";
 import type { EngineWorkerData } from "./worker.js";
@@ -35,6 +40,18 @@ export interface LocalEngineOptions extends Omit<EngineCoreOptions, "modelDirs">
   kernels?: KernelsChoice;
   /** Threads for the wasm kernels (the engine worker plus helpers). Default: all cores, at most 8. */
   threads?: number;
+  /**
+   * Large matrix products through a system BLAS via the optional koffi package: "auto" finds one
+   * (OpenBLAS, BLIS or MKL on Linux, Accelerate on macOS), "off" runs the wasm kernels only, a path
+   * loads that library. It uses `threads` threads too (never on top of the wasm ones). Default:
+   * `TINKER_TS_BLAS`, else "auto".
+   */
+  blas?: BlasSetting;
+  /**
+   * Receives the one line saying which kernels run (and how to get a faster backend), once per
+   * process for each distinct line. Default: stderr.
+   */
+  logger?: { info(message: string): void };
   /** Hugging Face model folders: by name, or a list of folders (each served under its path). */
   modelDirs?: Readonly<Record<string, string>> | readonly string[];
   /**
@@ -66,7 +83,7 @@ export interface LocalEngineHandle extends LocalEngine {
  * and executes requests strictly in submission order.
  */
 export async function createLocalEngine(opts: LocalEngineOptions = {}): Promise<LocalEngineHandle> {
-  const { kernels = "wasm", threads, inProcess, modelDirs, ...rest } = opts;
+  const { kernels = "wasm", threads, blas, logger, inProcess, modelDirs, ...rest } = opts;
   const core: EngineCoreOptions = { ...rest };
   if (Array.isArray(core.presets)) {
     const unknown = core.presets.filter((name) => !isPreset(name));
@@ -84,8 +101,29 @@ export async function createLocalEngine(opts: LocalEngineOptions = {}): Promise<
       ? Object.fromEntries((modelDirs as readonly string[]).map((d) => [d, d]))
       : (modelDirs as Readonly<Record<string, string>>);
   }
-  if (inProcess) return inProcessEngine(kernels, threads, core);
-  const client = new WorkerClient({ kernels, ...(threads !== undefined ? { threads } : {}), core });
+  const engine = inProcess
+    ? await inProcessEngine(kernels, threads, blas, core)
+    : await startWorkerClient({
+        kernels,
+        ...(threads !== undefined ? { threads } : {}),
+        ...(blas !== undefined ? { blas } : {}),
+        core,
+      });
+  announce((await engine.kernelsInfo()).notice, logger);
+  return engine;
+}
+
+const announced = new Set<string>();
+
+function announce(line: string, logger: { info(message: string): void } | undefined): void {
+  if (announced.has(line)) return;
+  announced.add(line);
+  if (logger) logger.info(line);
+  else process.stderr.write(`${line}\n`);
+}
+
+async function startWorkerClient(data: EngineWorkerData): Promise<WorkerClient> {
+  const client = new WorkerClient(data);
   await client.ready;
   return client;
 }
@@ -221,9 +259,10 @@ class WorkerClient implements LocalEngineHandle {
 async function inProcessEngine(
   kernels: KernelsChoice,
   threads: number | undefined,
+  blas: BlasSetting | undefined,
   opts: EngineCoreOptions,
 ): Promise<LocalEngineHandle> {
-  const { kernels: k, info } = await createEngineKernels(kernels, threads);
+  const { kernels: k, info } = await createEngineKernels(kernels, threads, blas);
   const core = new EngineCore(k, opts);
   // One request at a time, in order, sample requests side by side batched: as on the worker.
   const queue = new EngineRequestQueue(core);

@@ -7,13 +7,14 @@ import {
   type WorkerResponse,
 } from "./core/protocol.js";
 import { EngineRequestQueue } from "./core/request-queue.js";
-import { createEngineKernels, type KernelsChoice } from "./kernels/index.js";
+import { type BlasSetting, createEngineKernels, type KernelsChoice } from "./kernels/index.js";
 import type { EngineDatum } from "./train/datum.js";
 
 /** What `createLocalEngine` passes to the worker. */
 export interface EngineWorkerData {
   kernels: KernelsChoice;
   threads?: number;
+  blas?: BlasSetting;
   core: EngineCoreOptions;
 }
 
@@ -26,7 +27,7 @@ async function main(): Promise<void> {
   const port = parentPort;
   if (!port) throw new Error("worker.ts must run as a worker thread");
   const data = workerData as EngineWorkerData;
-  const { kernels, info } = await createEngineKernels(data.kernels, data.threads);
+  const { kernels, info } = await createEngineKernels(data.kernels, data.threads, data.blas);
   const core = new EngineCore(kernels, data.core);
   const queue = new EngineRequestQueue(core);
 

@@ -34,6 +34,29 @@ function twoPassAttentionBackward(kvHeads: number, threads: number): boolean {
   return (1.5 * kvHeads) / threads < Math.ceil(kvHeads / threads);
 }
 
+/** A validated product: `GemmParams` with defaults filled in and pointers as byte offsets. */
+export interface GemmPlan {
+  transA: boolean;
+  transB: boolean;
+  m: number;
+  n: number;
+  k: number;
+  a: number;
+  lda: number;
+  b: number;
+  ldb: number;
+  c: number;
+  ldc: number;
+  alpha: number;
+  beta: number;
+  batch: number;
+  strideA: number;
+  strideB: number;
+  strideC: number;
+  /** `rowInvariant` asked for with transB (the only case the kernel honours it). */
+  rowInvariant: boolean;
+}
+
 /** RoPE tables cover positions below this (2^20, far past any supported context). */
 const MAX_ROPE_POSITIONS = 1 << 20;
 
@@ -187,6 +210,15 @@ export class WasmKernels implements Kernels {
   }
 
   gemm(p: GemmParams): void {
+    const plan = this.planGemm(p);
+    if (plan) this.runGemm(plan);
+  }
+
+  /**
+   * Validates a product and resolves its defaults and pointers (byte offsets in `heapBuffer`);
+   * null when there is nothing to compute. The BLAS kernels route products with it.
+   */
+  planGemm(p: GemmParams): GemmPlan | null {
     const { transA, transB, m, n, k } = p;
     nonNegativeInt(m, "m");
     nonNegativeInt(n, "n");
@@ -213,45 +245,70 @@ export class WasmKernels implements Kernels {
         );
       }
     }
-    const sA = p.strideA ?? aRows * lda;
-    const sB = p.strideB ?? bRows * ldb;
-    const sC = p.strideC ?? m * ldc;
-    nonNegativeInt(sA, "strideA");
-    nonNegativeInt(sB, "strideB");
-    nonNegativeInt(sC, "strideC");
+    const strideA = p.strideA ?? aRows * lda;
+    const strideB = p.strideB ?? bRows * ldb;
+    const strideC = p.strideC ?? m * ldc;
+    nonNegativeInt(strideA, "strideA");
+    nonNegativeInt(strideB, "strideB");
+    nonNegativeInt(strideC, "strideC");
     const alpha = p.alpha ?? 1;
     const beta = p.beta ?? 0;
-    if (m === 0 || n === 0 || batch === 0) return;
+    if (m === 0 || n === 0 || batch === 0) return null;
     const extent = (rows: number, cols: number, ld: number, stride: number) =>
       rows === 0 || cols === 0 ? 0 : (batch - 1) * stride + (rows - 1) * ld + cols;
-    const a = this.ptr(p.a, extent(aRows, aCols, lda, sA), "a");
-    const b = this.ptr(p.b, extent(bRows, bCols, ldb, sB), "b");
-    const c = this.ptr(p.c, extent(m, n, ldc, sC), "c");
-    const macs = batch * m * n * k;
+    return {
+      transA,
+      transB,
+      m,
+      n,
+      k,
+      a: this.ptr(p.a, extent(aRows, aCols, lda, strideA), "a"),
+      lda,
+      b: this.ptr(p.b, extent(bRows, bCols, ldb, strideB), "b"),
+      ldb,
+      c: this.ptr(p.c, extent(m, n, ldc, strideC), "c"),
+      ldc,
+      alpha,
+      beta,
+      batch,
+      strideA,
+      strideB,
+      strideC,
+      rowInvariant: p.rowInvariant === true && transB,
+    };
+  }
+
+  /** Runs a product from `planGemm` on the wasm kernels. */
+  runGemm(g: GemmPlan): void {
     this.pool.run(
       "gemm",
       [
-        transA ? 1 : 0,
-        transB ? 1 : 0,
-        m,
-        n,
-        k,
-        a,
-        lda,
-        b,
-        ldb,
-        c,
-        ldc,
-        alpha,
-        beta,
-        batch,
-        sA,
-        sB,
-        sC,
-        p.rowInvariant && transB ? 1 : 0,
+        g.transA ? 1 : 0,
+        g.transB ? 1 : 0,
+        g.m,
+        g.n,
+        g.k,
+        g.a,
+        g.lda,
+        g.b,
+        g.ldb,
+        g.c,
+        g.ldc,
+        g.alpha,
+        g.beta,
+        g.batch,
+        g.strideA,
+        g.strideB,
+        g.strideC,
+        g.rowInvariant ? 1 : 0,
       ],
-      macs >= GEMM_PARALLEL_MACS,
+      g.batch * g.m * g.n * g.k >= GEMM_PARALLEL_MACS,
     );
+  }
+
+  /** The heap memory's current buffer (pointers of `planGemm` are byte offsets into it). */
+  get heapBuffer(): SharedArrayBuffer {
+    return this.heap.buffer as SharedArrayBuffer;
   }
 
   rmsNormForward(
