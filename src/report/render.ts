@@ -94,12 +94,19 @@ function checkpointsTable(records: readonly Record<string, unknown>[]): string {
   return `<table id="checkpoints"><thead><tr>${head}</tr></thead><tbody>\n${body}\n</tbody></table>`;
 }
 
-/** The rollouts shown: the first `n` of the first and of the last iteration. */
+/**
+ * The rollouts shown: up to `n` of the first and of the last iteration, spread over the groups
+ * (every group's first trajectory before any group's second).
+ */
 export function sampleRollouts(rows: readonly RolloutRow[], n: number): RolloutRow[] {
   if (rows.length === 0) return [];
   const first = rows[0]!.iteration;
   const last = rows[rows.length - 1]!.iteration;
-  const pick = (it: number) => rows.filter((r) => r.iteration === it).slice(0, n);
+  const pick = (it: number) =>
+    rows
+      .filter((r) => r.iteration === it)
+      .sort((a, b) => a.trajIdx - b.trajIdx || a.groupIdx - b.groupIdx)
+      .slice(0, n);
   return first === last ? pick(first) : [...pick(first), ...pick(last)];
 }
 
@@ -124,7 +131,7 @@ function rolloutsTable(rows: readonly RolloutRow[], perIteration: number, previe
     })
     .join("\n");
   return [
-    `<p class="muted">${shown.length} of ${rows.length} rollouts: the first of the first and of the last iteration.</p>`,
+    `<p class="muted">${shown.length} of ${rows.length} rollouts, from the first and the last iteration, one per group first.</p>`,
     `<table id="rollouts"><thead><tr><th>iteration</th><th>split</th><th>group</th><th>prompt</th><th>response</th><th>reward</th><th>correct</th></tr></thead><tbody>`,
     body,
     "</tbody></table>",

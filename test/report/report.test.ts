@@ -15,6 +15,7 @@ import {
   escapeHtml,
   jsonForScript,
   loadRun,
+  sampleRollouts,
   tokensPerSecond,
 } from "../../src/report/index.js";
 import { captureCli } from "../cli/capture.js";
@@ -70,6 +71,17 @@ describe("report data", () => {
     expect(rl.rollouts).toHaveLength(15);
     expect(rl.rollouts[0]).toMatchObject({ iteration: 0, reward: 1, correct: 1 });
     expect(rl.rollouts[0]!.prompt).toContain("Question 0 of iteration 0");
+  });
+
+  it("shows rollouts of the first and last iteration, one per group before seconds", async () => {
+    const rl = await loadRun(join(tmp, "rl"));
+    const shown = sampleRollouts(rl.rollouts, 2);
+    expect(shown.map((r) => [r.iteration, r.groupIdx, r.trajIdx])).toEqual([
+      [0, 0, 0],
+      [0, 1, 0],
+      [4, 0, 0],
+      [4, 1, 0],
+    ]);
   });
 
   it("inlines the chart library and escapes every text from the run", async () => {
