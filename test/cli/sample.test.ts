@@ -256,6 +256,13 @@ describe("tinker-ts sample", () => {
       code: 1,
       message: /malformed\.jsonl:2: field "question" must be a string, got number 7/,
     });
+    const empty = join(ctx.dir, "empty.jsonl");
+    await writeFile(empty, "\n");
+    cases.push({
+      args: ["sample", empty, "--model", "tiny-bytes", "--out", out],
+      code: 1,
+      message: /empty\.jsonl has no questions/,
+    });
     for (const c of cases) {
       const r = await captureCli(() => runCli(c.args));
       expect(r.code, c.args.join(" ")).toBe(c.code);

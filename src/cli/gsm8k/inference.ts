@@ -4,7 +4,7 @@
  * \boxed{} format."), and log each answer as it arrives. Sampling runs `concurrency` requests at
  * a time; the log is resumable (see {@link AnswerLog}).
  */
-import { TinkerError } from "../../client/errors.js";
+import { TinkerError, TinkerValidationError } from "../../client/errors.js";
 import type { SamplingClient } from "../../client/sampling-client.js";
 import type { ServiceClient } from "../../client/service-client.js";
 import { readJsonl } from "../../datasets/jsonl.js";
@@ -143,6 +143,12 @@ export async function runInference(
   hooks: InferenceHooks = {},
 ): Promise<InferenceResult> {
   const questions = await loadQuestions(options.questions, options.limit);
+  if (questions.length === 0) {
+    throw new TinkerValidationError(
+      `${options.questions} has no questions; give it {"question": ..., "answer": ...} rows, one per line`,
+      "questions",
+    );
+  }
   const sampler = await openSampler(service, options.model);
   const baseModel = await sampler.getBaseModel();
   const rendererName = options.renderer ?? recommendedRenderer(baseModel);
