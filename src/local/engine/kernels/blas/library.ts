@@ -144,6 +144,30 @@ function selfCheck(sgemm: Sgemm): string | undefined {
   return c.every((v, i) => v === want[i]) ? undefined : `cblas_sgemm returned [${[...c]}]`;
 }
 
+/**
+ * OpenBLAS's idle threads spin for 2^OPENBLAS_THREAD_TIMEOUT cycles after each call (default 2^28,
+ * about 0.1 s) before they sleep, which steals cores from the wasm kernels that run between
+ * products. With 2^4 they sleep at once; waking them again costs nothing measurable on products
+ * large enough for the BLAS. OpenBLAS reads the variable when it loads, from the C environment
+ * (a worker thread's process.env is a copy), so it is set there, unless the user set it.
+ */
+function quietOpenblasThreads(koffi: KoffiModule): void {
+  if (process.platform === "win32") return;
+  if (process.env.OPENBLAS_THREAD_TIMEOUT !== undefined) return;
+  if (process.env.GOTO_THREAD_TIMEOUT !== undefined) return;
+  for (const libc of ["libc.so.6", "libc.so", "libSystem.B.dylib"]) {
+    try {
+      const setenv = koffi
+        .load(libc)
+        .func("int setenv(const char *name, const char *value, int overwrite)");
+      (setenv as (n: string, v: string, o: number) => number)("OPENBLAS_THREAD_TIMEOUT", "4", 0);
+      return;
+    } catch {
+      // Not this C library; the spin only costs speed.
+    }
+  }
+}
+
 export type LoadResult = { ok: true; library: BlasLibrary } | { ok: false; reason: string };
 
 /**
@@ -168,6 +192,7 @@ export async function loadBlas(
   if (explicit && (setting.includes("/") || setting.includes("\\")) && !existsSync(setting)) {
     return { ok: false, reason: `TINKER_TS_BLAS=${setting}: no such file` };
   }
+  quietOpenblasThreads(koffi);
   const reasons: string[] = [];
   for (const path of explicit ? [setting] : blasCandidates()) {
     let lib: KoffiLibrary;
