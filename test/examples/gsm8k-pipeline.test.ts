@@ -34,6 +34,7 @@ describe("npm start (the GSM8K pipeline)", () => {
       expect(stderr).toContain("$ tinker-ts sft");
       expect(stderr).toMatch(/fine-tuned model: tinker:\/\/.+\/sampler_weights\/final/);
       expect(stdout).toMatch(/train NLL \d+\.\d+ -> \d+\.\d+ over 1 steps/);
+      expect(stdout).toMatch(/held-out NLL \d+\.\d+/);
       expect(stdout).toMatch(/answers with a parseable \\boxed\{\}: base \d+% -> tuned \d+%/);
       const out = join(dir, "out");
       for (const name of ["base", "tuned"]) {
