@@ -1,6 +1,6 @@
-// GEMM throughput of the wasm kernels against the system BLAS (cblas_sgemm through koffi on views
-// of the same wasm heap), 1 and 2 threads, on the products of a Qwen3-0.6B-shaped step at 512
-// tokens. Rounds interleave the two backends, so load from other processes hits both alike; the
+// GEMM throughput of the wasm kernels (1 and 2 threads) against the system BLAS as the engine runs
+// it (cblas_sgemm through koffi on views of the same wasm heap, on the calling thread), on the
+// products of a Qwen3-0.6B-shaped step at 512 tokens. Rounds interleave the two backends, so load from other processes hits both alike; the
 // ratio is taken per round and its median reported. On a shared machine the numbers are
 // indicative only.
 //
@@ -10,6 +10,7 @@
 import {
   BlasKernels,
   blasSettingFromEnv,
+  importKoffi,
   loadBlas,
 } from "../../src/local/engine/kernels/blas/index.js";
 import type { GemmParams, Kernels } from "../../src/local/engine/kernels/types.js";
@@ -96,34 +97,52 @@ if (!loaded.ok) {
   process.exit(1);
 }
 const library = loaded.library;
-console.log(
-  `BLAS: ${library.name} (${library.path}); wasm and BLAS share one heap per thread count`,
-);
+console.log(`BLAS: ${library.name} (${library.path}); wasm and BLAS share one heap`);
+
+// The engine runs the BLAS single-threaded (fork safety, see blas/library.ts); with "openblas 2"
+// the bench also measures OpenBLAS's own two threads (openblas_set_num_threads(2)), what a split
+// of products over the pool's threads could reach.
+const koffi = (await importKoffi()) as unknown as {
+  load(p: string): { func(d: string): (n: number) => void };
+};
+const setOpenblasThreads = library.name.startsWith("OpenBLAS")
+  ? koffi.load(library.path).func("void openblas_set_num_threads(int)")
+  : undefined;
 
 interface Row {
   shape: string;
+  /** Thread budget: wasm threads; the engine's BLAS path uses one of them. */
   threads: number;
   wasmGflops: number;
   blasGflops: number;
   /** Median over rounds of (BLAS GFLOP/s / wasm GFLOP/s) in the same round. */
   ratio: number;
   ratioWorst: number;
+  /** OpenBLAS with `threads` threads of its own (not what the engine runs), and its ratio. */
+  openblasGflops?: number;
+  openblasRatio?: number;
 }
 const rows: Row[] = [];
 
 for (const threads of [1, 2]) {
   const wasm = createWasmKernelsSync({ threads });
-  const blas = new BlasKernels(wasm, library, { threads });
+  const blas = new BlasKernels(wasm, library);
   for (const s of shapes) {
     const p = setup(wasm, s);
     const flop = 2 * s.m * s.n * s.k;
-    wasm.gemm(p); // warm-up: V8 tiers the wasm up, the BLAS starts its threads
+    wasm.gemm(p); // warm-up: V8 tiers the wasm up
     blas.gemm(p);
     const w: number[] = [];
     const b: number[] = [];
+    const o: number[] = [];
     for (let r = 0; r < ROUNDS; r++) {
       w.push(flop / time(() => wasm.gemm(p)) / 1e9);
       b.push(flop / time(() => blas.gemm(p)) / 1e9);
+      if (setOpenblasThreads && threads > 1) {
+        setOpenblasThreads(threads);
+        o.push(flop / time(() => blas.gemm(p)) / 1e9);
+        setOpenblasThreads(1);
+      }
     }
     const ratios = b.map((x, i) => x / w[i]!);
     rows.push({
@@ -133,6 +152,9 @@ for (const threads of [1, 2]) {
       blasGflops: median(b),
       ratio: median(ratios),
       ratioWorst: Math.min(...ratios),
+      ...(o.length > 0
+        ? { openblasGflops: median(o), openblasRatio: median(o.map((x, i) => x / w[i]!)) }
+        : {}),
     });
     for (const buf of [p.a, p.b, p.c]) wasm.free(buf);
   }
@@ -141,17 +163,21 @@ for (const threads of [1, 2]) {
 
 const pad = (x: string, n: number) => x.padEnd(n);
 console.log(
-  `${pad("shape", 36)} ${pad("thr", 4)} ${pad("wasm GF/s", 10)} ${pad("BLAS GF/s", 10)} ratio (worst round)`,
+  `${pad("shape", 36)} ${pad("thr", 4)} ${pad("wasm GF/s", 10)} ${pad("BLAS GF/s", 10)} ${pad("ratio (worst)", 16)} OpenBLAS own threads`,
 );
 for (const r of rows) {
+  const own =
+    r.openblasGflops === undefined
+      ? "-"
+      : `${r.openblasGflops.toFixed(1)} GF/s, ${r.openblasRatio!.toFixed(2)}x`;
   console.log(
-    `${pad(r.shape, 36)} ${pad(String(r.threads), 4)} ${pad(r.wasmGflops.toFixed(1), 10)} ${pad(r.blasGflops.toFixed(1), 10)} ${r.ratio.toFixed(2)}x (${r.ratioWorst.toFixed(2)}x)`,
+    `${pad(r.shape, 36)} ${pad(String(r.threads), 4)} ${pad(r.wasmGflops.toFixed(1), 10)} ${pad(r.blasGflops.toFixed(1), 10)} ${pad(`${r.ratio.toFixed(2)}x (${r.ratioWorst.toFixed(2)}x)`, 16)} ${own}`,
   );
 }
 writeBenchResults("blas-gemm", {
   blas: { library: library.name, path: library.path },
   rounds: ROUNDS,
   callsPerRound: CALLS,
-  note: "indicative: measured on a shared 2-core machine; ratio = BLAS / wasm GFLOP/s in the same round",
+  note: "indicative: measured on a shared 2-core machine; ratio = BLAS (engine path, 1 thread) / wasm (threads) GFLOP/s in the same round",
   rows,
 });

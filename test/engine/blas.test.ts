@@ -1,3 +1,4 @@
+import { spawnSync } from "node:child_process";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { makeDatum } from "../../src/client/types/datum.js";
 import { createLocalEngine } from "../../src/local/engine/index.js";
@@ -316,27 +317,33 @@ describe.skipIf(!library)("cblas_sgemm on views of the wasm heap vs the wasm ker
     },
   );
 
-  it("the BLAS thread count follows the kernels' (set before each product); idle threads sleep", async () => {
-    if (!library!.name.startsWith("OpenBLAS")) return;
-    const koffi = (await importKoffi()) as unknown as {
-      load(p: string): { func(d: string): () => number };
-    };
-    const lib = koffi.load(library!.path);
-    const get = lib.func("int openblas_get_num_threads()");
-    // Idle OpenBLAS threads sleep at once instead of spinning ~0.1 s against the wasm pool.
-    if (process.env.OPENBLAS_THREAD_TIMEOUT === undefined && process.platform !== "win32") {
-      expect(lib.func("int openblas_thread_timeout()")()).toBe(4);
-    }
-    const g: Case = { label: "", transA: false, transB: true, m: 64, n: 64, k: 64 };
-    for (const threads of [1, 2]) {
-      const K = new BlasKernels(createWasmKernelsSync({ threads }), library!, { minMacs: 0 });
-      try {
-        expect(K.blasThreads).toBe(threads);
-        run(K, g, 3);
-        expect(get()).toBe(threads);
-      } finally {
-        K.dispose();
+  it("OpenBLAS loads single-threaded, the C environment is restored, and a fork after BLAS work returns", async () => {
+    const K = new BlasKernels(createWasmKernelsSync({ threads: 2 }), library!, { minMacs: 0 });
+    try {
+      expect(K.blasThreads).toBe(1);
+      run(K, { label: "", transA: false, transB: true, m: 64, n: 64, k: 64 }, 3);
+      if (library!.name.startsWith("OpenBLAS")) {
+        const koffi = (await importKoffi()) as unknown as {
+          load(p: string): { func(d: string): (...a: unknown[]) => unknown };
+        };
+        const lib = koffi.load(library!.path);
+        // What OpenBLAS read when it loaded, and what it runs with.
+        expect(lib.func("int openblas_num_threads_env()")()).toBe(1);
+        expect(lib.func("int openblas_get_num_threads()")()).toBe(1);
+        if (process.platform === "linux") {
+          const getenv = koffi.load("libc.so.6").func("const char *getenv(const char *name)");
+          expect(getenv("OPENBLAS_NUM_THREADS") ?? undefined).toBe(
+            process.env.OPENBLAS_NUM_THREADS,
+          );
+        }
       }
+      // OpenBLAS's threads are joined in a fork handler, which could hang; there are none.
+      for (let i = 0; i < 3; i++) {
+        run(K, { label: "", transA: false, transB: false, m: 96, n: 96, k: 96 }, i);
+        expect(spawnSync(process.execPath, ["-e", ""], { timeout: 20_000 }).status).toBe(0);
+      }
+    } finally {
+      K.dispose();
     }
   });
 });
@@ -461,6 +468,15 @@ describe("without a BLAS the wasm kernels serve, and one line says so", () => {
     }
   });
 
+  it("an empty blas option is a validation error naming the field", async () => {
+    await expect(
+      createLocalEngine({ inProcess: true, presets: false, blas: " " }),
+    ).rejects.toMatchObject({
+      name: "TinkerValidationError",
+      field: "blas",
+    });
+  });
+
   it("koffi missing or failing to load is a reason, not a crash", async () => {
     const r = await withBlas(createWasmKernelsSync({ threads: 1 }), "auto", {
       importKoffi: () => Promise.reject(new Error("Cannot find package 'koffi'")),
@@ -502,7 +518,8 @@ describe("without a BLAS the wasm kernels serve, and one line says so", () => {
     try {
       const info = await engine.kernelsInfo();
       expect(info.kernels).toMatch(/\+blas$/);
-      expect(info.blas?.threads).toBe(2);
+      expect(info.blas?.threads).toBe(1);
+      expect(info.threads).toBe(2);
       expect(info.blas?.library).toBe(library!.name);
     } finally {
       await engine.close();

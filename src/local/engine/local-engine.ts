@@ -43,8 +43,9 @@ export interface LocalEngineOptions extends Omit<EngineCoreOptions, "modelDirs">
   /**
    * Large matrix products through a system BLAS via the optional koffi package: "auto" finds one
    * (OpenBLAS, BLIS or MKL on Linux, Accelerate on macOS), "off" runs the wasm kernels only, a path
-   * loads that library. It uses `threads` threads too (never on top of the wasm ones). Default:
-   * `TINKER_TS_BLAS`, else "auto".
+   * loads that library. The BLAS runs single-threaded on the engine thread while the wasm
+   * helpers sleep (OpenBLAS's own threads can hang a later fork). Default: `TINKER_TS_BLAS`, else
+   * "auto".
    */
   blas?: BlasSetting;
   /**
@@ -84,6 +85,12 @@ export interface LocalEngineHandle extends LocalEngine {
  */
 export async function createLocalEngine(opts: LocalEngineOptions = {}): Promise<LocalEngineHandle> {
   const { kernels = "wasm", threads, blas, logger, inProcess, modelDirs, ...rest } = opts;
+  if (blas !== undefined && (typeof blas !== "string" || blas.trim() === "")) {
+    throw new TinkerValidationError(
+      `blas must be "auto", "off" or a path to a BLAS library, got ${JSON.stringify(blas)}`,
+      "blas",
+    );
+  }
   const core: EngineCoreOptions = { ...rest };
   if (Array.isArray(core.presets)) {
     const unknown = core.presets.filter((name) => !isPreset(name));

@@ -15,8 +15,6 @@ import { type BlasLibrary, CBLAS_NO_TRANS, CBLAS_ROW_MAJOR, CBLAS_TRANS } from "
 export const BLAS_MIN_MACS = 1 << 18;
 
 export interface BlasKernelsOptions {
-  /** Threads the BLAS may use; default the wasm kernels' thread count. */
-  threads?: number;
   /** Products smaller than this (multiply-adds per product) run on wasm. Default `BLAS_MIN_MACS`. */
   minMacs?: number;
 }
@@ -27,17 +25,17 @@ export interface BlasKernelsOptions {
  *
  * - Views are made from the memory's current buffer at each call, so heap growth between calls
  *   never leaves a stale view (a shared memory never moves; it only gets longer).
- * - Only the engine thread calls the BLAS; the wasm pool's workers sleep meanwhile, and the BLAS
- *   is told to use the pool's thread count, so the two never run more threads than `threads`.
- *   The count is set before every product because it is process-wide and engines in one process
- *   may differ.
+ * - The BLAS runs single-threaded on the engine thread (the library is loaded that way, see
+ *   `loadSingleThreaded`: OpenBLAS's own threads can deadlock a later fork); the wasm pool's
+ *   workers sleep meanwhile, so BLAS and pool together never run more than `threads` threads.
  * - Row-invariant products (sampling's decode steps) stay on the wasm kernel, whose row-invariant
  *   mode guarantees each row's bits do not depend on the batch; a BLAS promises no such thing.
  */
 export class BlasKernels implements Kernels {
   readonly name: string;
   readonly threads: number;
-  readonly blasThreads: number;
+  /** Threads the BLAS itself uses: the calling one. */
+  readonly blasThreads = 1;
   private readonly minMacs: number;
 
   constructor(
@@ -47,7 +45,6 @@ export class BlasKernels implements Kernels {
   ) {
     this.name = `${wasm.name}+blas`;
     this.threads = wasm.threads;
-    this.blasThreads = library.setThreads ? (opts.threads ?? wasm.threads) : 1;
     this.minMacs = opts.minMacs ?? BLAS_MIN_MACS;
   }
 
@@ -69,8 +66,7 @@ export class BlasKernels implements Kernels {
   }
 
   private blasGemm(g: GemmPlan): void {
-    const { sgemm, setThreads } = this.library;
-    setThreads?.(this.blasThreads);
+    const { sgemm } = this.library;
     const buf = this.wasm.heapBuffer;
     const ta = g.transA ? CBLAS_TRANS : CBLAS_NO_TRANS;
     const tb = g.transB ? CBLAS_TRANS : CBLAS_NO_TRANS;

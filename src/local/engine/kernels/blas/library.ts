@@ -36,11 +36,6 @@ export interface BlasLibrary {
   /** What was loaded: a file name resolved by the dynamic loader, or a path. */
   readonly path: string;
   readonly sgemm: Sgemm;
-  /**
-   * Sets the library's thread count when it exports a setter (OpenBLAS, BLIS, MKL); absent for
-   * libraries that choose their own (Accelerate) or run single-threaded (reference BLAS).
-   */
-  readonly setThreads?: (threads: number) => void;
 }
 
 /** The subset of koffi's API used here. */
@@ -108,26 +103,27 @@ function optionalFunc<T>(lib: KoffiLibrary, declaration: string): T | undefined 
   }
 }
 
-/** Identifies the implementation by the symbols it exports. */
-function describe(lib: KoffiLibrary): {
-  name: string;
-  optimized: boolean;
-  setThreads?: (threads: number) => void;
-} {
+/**
+ * Identifies the implementation by the symbols it exports, and makes it run on the calling thread
+ * only (see `loadSingleThreaded`).
+ */
+function describe(lib: KoffiLibrary): { name: string; optimized: boolean } {
   const openblasConfig = optionalFunc<() => string>(lib, "const char *openblas_get_config()");
   if (openblasConfig) {
-    const setThreads = optionalFunc<(n: number) => void>(lib, "void openblas_set_num_threads(int)");
+    optionalFunc<(n: number) => void>(lib, "void openblas_set_num_threads(int)")?.(1);
     const version = /OpenBLAS\s+(\S+)/.exec(String(openblasConfig()))?.[1];
-    return {
-      name: version ? `OpenBLAS ${version}` : "OpenBLAS",
-      optimized: true,
-      ...(setThreads ? { setThreads } : {}),
-    };
+    return { name: version ? `OpenBLAS ${version}` : "OpenBLAS", optimized: true };
   }
   const blis = optionalFunc<(n: number) => void>(lib, "void bli_thread_set_num_threads(int64_t)");
-  if (blis) return { name: "BLIS", optimized: true, setThreads: blis };
+  if (blis) {
+    blis(1);
+    return { name: "BLIS", optimized: true };
+  }
   const mkl = optionalFunc<(n: number) => void>(lib, "void MKL_Set_Num_Threads(int)");
-  if (mkl) return { name: "MKL", optimized: true, setThreads: mkl };
+  if (mkl) {
+    mkl(1);
+    return { name: "MKL", optimized: true };
+  }
   return { name: "BLAS", optimized: false };
 }
 
@@ -145,27 +141,56 @@ function selfCheck(sgemm: Sgemm): string | undefined {
 }
 
 /**
- * OpenBLAS's idle threads spin for 2^OPENBLAS_THREAD_TIMEOUT cycles after each call (default 2^28,
- * about 0.1 s) before they sleep, which steals cores from the wasm kernels that run between
- * products. With 2^4 they sleep at once; waking them again costs nothing measurable on products
- * large enough for the BLAS. OpenBLAS reads the variable when it loads, from the C environment
- * (a worker thread's process.env is a copy), so it is set there, unless the user set it.
+ * Loads a library with OPENBLAS_NUM_THREADS=1 in the C environment (a worker thread's process.env
+ * is only a copy), restoring the variable right after: OpenBLAS reads it once, when it loads.
+ *
+ * Why single-threaded: OpenBLAS's pthread build shuts its worker threads down in a fork handler,
+ * and that join can hang forever (seen here with OpenBLAS 0.3.21: Node's child_process.spawn on
+ * the main thread stuck in blas_thread_shutdown_ while the engine worker used the BLAS). With one
+ * thread there are no BLAS threads to join. The calling thread's product is then one core's work;
+ * the wasm pool's threads sleep meanwhile, so nothing is oversubscribed.
  */
-function quietOpenblasThreads(koffi: KoffiModule): void {
-  if (process.platform === "win32") return;
-  if (process.env.OPENBLAS_THREAD_TIMEOUT !== undefined) return;
-  if (process.env.GOTO_THREAD_TIMEOUT !== undefined) return;
+function loadSingleThreaded(koffi: KoffiModule, path: string): KoffiLibrary {
+  const env = process.platform === "win32" ? undefined : cEnvironment(koffi);
+  const before = env?.get("OPENBLAS_NUM_THREADS");
+  env?.set("OPENBLAS_NUM_THREADS", "1");
+  try {
+    return koffi.load(path);
+  } finally {
+    if (before === undefined || before === null) env?.unset("OPENBLAS_NUM_THREADS");
+    else env?.set("OPENBLAS_NUM_THREADS", before);
+  }
+}
+
+interface CEnvironment {
+  get(name: string): string | null;
+  set(name: string, value: string): void;
+  unset(name: string): void;
+}
+
+function cEnvironment(koffi: KoffiModule): CEnvironment | undefined {
   for (const libc of ["libc.so.6", "libc.so", "libSystem.B.dylib"]) {
     try {
-      const setenv = koffi
-        .load(libc)
-        .func("int setenv(const char *name, const char *value, int overwrite)");
-      (setenv as (n: string, v: string, o: number) => number)("OPENBLAS_THREAD_TIMEOUT", "4", 0);
-      return;
+      const lib = koffi.load(libc);
+      const getenv = lib.func("const char *getenv(const char *name)") as (
+        n: string,
+      ) => string | null;
+      const setenv = lib.func("int setenv(const char *name, const char *value, int overwrite)") as (
+        n: string,
+        v: string,
+        o: number,
+      ) => number;
+      const unsetenv = lib.func("int unsetenv(const char *name)") as (n: string) => number;
+      return {
+        get: (n) => getenv(n),
+        set: (n, v) => void setenv(n, v, 1),
+        unset: (n) => void unsetenv(n),
+      };
     } catch {
-      // Not this C library; the spin only costs speed.
+      // Not this C library.
     }
   }
+  return undefined;
 }
 
 export type LoadResult = { ok: true; library: BlasLibrary } | { ok: false; reason: string };
@@ -192,12 +217,11 @@ export async function loadBlas(
   if (explicit && (setting.includes("/") || setting.includes("\\")) && !existsSync(setting)) {
     return { ok: false, reason: `TINKER_TS_BLAS=${setting}: no such file` };
   }
-  quietOpenblasThreads(koffi);
   const reasons: string[] = [];
   for (const path of explicit ? [setting] : blasCandidates()) {
     let lib: KoffiLibrary;
     try {
-      lib = koffi.load(path);
+      lib = loadSingleThreaded(koffi, path);
     } catch (err) {
       reasons.push(`${basename(path)}: ${message(err)}`);
       continue;
@@ -221,13 +245,7 @@ export async function loadBlas(
       reasons.push(`${basename(path)}: self-check failed, ${failed}`);
       continue;
     }
-    const library: BlasLibrary = {
-      name,
-      path,
-      sgemm,
-      ...(info.setThreads ? { setThreads: info.setThreads } : {}),
-    };
-    return { ok: true, library };
+    return { ok: true, library: { name, path, sgemm } };
   }
   const prefix = explicit ? `TINKER_TS_BLAS=${setting}: ` : "no system BLAS found: ";
   return { ok: false, reason: prefix + reasons.join("; ") };
