@@ -3,11 +3,18 @@
  * validation, opening the training client (fresh, warm start or exact resume), and checkpoints.
  */
 import { TinkerValidationError } from "../client/errors.js";
-import type { ServiceClient, ServiceClientOptions } from "../client/service-client.js";
+import { ServiceClient, type ServiceClientOptions } from "../client/service-client.js";
 import type { TrainingClient } from "../client/training-client.js";
 import type { AdamParams } from "../client/types/params.js";
-import { recommendedRenderers } from "../renderers/model-info.js";
-import type { IfExists } from "./run-dir.js";
+import { getLr, recommendedRenderers } from "../renderers/model-info.js";
+import { getRenderer } from "../renderers/registry.js";
+import type { Renderer } from "../renderers/types.js";
+import { loadTokenizer } from "../tokenizers/loader.js";
+import { resolveTokenizerId } from "../tokenizers/names.js";
+import type { Tokenizer } from "../tokenizers/types.js";
+import type { RecipeEmitter } from "./events.js";
+import { attachProgress, type ProgressOptions } from "./progress.js";
+import { type CheckpointRecord, type IfExists, RunDir } from "./run-dir.js";
 
 /** Settings shared by {@link SupervisedRecipe} and {@link RLRecipe}. */
 export interface RecipeBaseConfig {
@@ -216,4 +223,106 @@ export function adamFor(c: RecipeBaseConfig, learningRate: number): AdamParams {
 /** A checkpoint name: the step, zero-padded (`000020`), or `final`. */
 export function checkpointName(step: number | "final"): string {
   return step === "final" ? "final" : String(step).padStart(6, "0");
+}
+
+/** The base learning rate of a run: the configured one, else `getLr(model)`. */
+export function baseLearningRate(c: RecipeBaseConfig): number {
+  return c.learningRate ?? getLr(c.model);
+}
+
+/** The `config.json` fields both recipes share. */
+export function describeBase(c: RecipeBaseConfig, rendererName: string): Record<string, unknown> {
+  const lr = baseLearningRate(c);
+  return {
+    model: c.model,
+    renderer: rendererName,
+    lora_rank: c.loraRank ?? 32,
+    learning_rate: lr,
+    adam: adamFor(c, lr),
+    max_steps: c.maxSteps ?? null,
+    save_every: c.saveEvery ?? 20,
+    ttl_seconds: c.ttlSeconds ?? 604800,
+    load_checkpoint_path: c.loadCheckpointPath ?? null,
+    seed: c.seed ?? 0,
+  };
+}
+
+/**
+ * Run a recipe body with the configured service (or a new one, closed afterwards) and, unless
+ * `progress: false`, the progress display.
+ */
+export async function withRecipeService<T>(
+  recipe: RecipeEmitter,
+  c: RecipeBaseConfig,
+  progress: Omit<ProgressOptions, "stream">,
+  body: (service: ServiceClient) => Promise<T>,
+): Promise<T> {
+  const detach = c.progress === false ? undefined : attachProgress(recipe, progress);
+  const service = c.service ?? new ServiceClient(c.serviceOptions);
+  try {
+    return await body(service);
+  } finally {
+    detach?.();
+    if (c.service === undefined) await service.close();
+  }
+}
+
+/** The run's tokenizer and renderer, once the server is known to serve the model. */
+export async function prepareModel(
+  service: ServiceClient,
+  model: string,
+  rendererName: string,
+): Promise<{ tokenizer: Tokenizer; renderer: Renderer }> {
+  await checkModelServed(service, model);
+  const tokenizer = await loadTokenizer(resolveTokenizerId(model));
+  return { tokenizer, renderer: getRenderer(rendererName, tokenizer) };
+}
+
+/** Where a session of a run starts: the run dir, its last resumable record and loop state. */
+export interface RunStart<L> {
+  dir: RunDir;
+  resume: CheckpointRecord | undefined;
+  loop: L | undefined;
+  start: number;
+}
+
+/**
+ * Open the run dir and decide where this session starts: the last resumable checkpoint's step
+ * (metrics rows after it are dropped, as the steps are replayed), or 0.
+ */
+export async function openRun<L extends { step: number }>(
+  recipe: RecipeEmitter,
+  c: RecipeBaseConfig,
+  description: Record<string, unknown>,
+): Promise<RunStart<L>> {
+  const dir = await RunDir.open(c.logDir, description, c.ifExists ?? "fail");
+  const resume = dir.resumed ? dir.lastResumable() : undefined;
+  const loop = resume?.loop_state as L | undefined;
+  const start = loop?.step ?? 0;
+  if (!resume?.final) {
+    await dir.rewindTo(start);
+    if (resume) recipe.emit("log", `resuming at step ${start} from ${resume.state_path}`);
+  }
+  return { dir, resume, loop, start };
+}
+
+/** The result of a run (also when it was already complete), announced as `done`. */
+export async function recipeResult(
+  recipe: RecipeEmitter,
+  dir: RunDir,
+  totalSteps: number,
+  aborted: boolean,
+): Promise<RecipeResult> {
+  const record = dir.checkpointRecords.at(-1);
+  const metrics = await dir.readMetrics();
+  recipe.emit("done", { stepsDone: record?.step ?? 0, aborted });
+  return {
+    samplerPath: record?.sampler_path,
+    statePath: record?.state_path,
+    stepsDone: record?.step ?? 0,
+    totalSteps,
+    lastMetrics: metrics.at(-1),
+    logDir: dir.path,
+    aborted,
+  };
 }

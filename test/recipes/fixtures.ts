@@ -102,7 +102,7 @@ export function resumeRecipe(kind: ResumeKind, service: ServiceClient, logDir: s
   if (kind === "sft") {
     return gsm8kSft(
       { ...base, lrSchedule: "linear" },
-      { rows: 20, testSize: 4, batchSize: 4, epochs: 2, evalEvery: 3 },
+      { rows: 12, testSize: 4, batchSize: 2, epochs: 2, evalEvery: 3 },
     );
   }
   const recipe = lowercaseRecipe({ logDir, steps: 7, seed: 3 });

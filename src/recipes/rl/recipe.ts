@@ -13,7 +13,7 @@
 import { performance } from "node:perf_hooks";
 import { TinkerValidationError } from "../../client/errors.js";
 import type { SamplingClient } from "../../client/sampling-client.js";
-import { ServiceClient } from "../../client/service-client.js";
+import type { ServiceClient } from "../../client/service-client.js";
 import type { TrainingClient } from "../../client/training-client.js";
 import type { LossFnType } from "../../client/types/params.js";
 import type { RLDataset } from "../../envs/types.js";
@@ -24,27 +24,27 @@ import {
   type ResolvedLoss,
   resolveLoss,
 } from "../../losses/builtin.js";
-import { getLr } from "../../renderers/model-info.js";
-import { getRenderer } from "../../renderers/registry.js";
-import { loadTokenizer } from "../../tokenizers/loader.js";
-import { resolveTokenizerId } from "../../tokenizers/names.js";
 import type { Tokenizer } from "../../tokenizers/types.js";
 import {
   adamFor,
-  checkModelServed,
+  baseLearningRate,
   checkpointName,
+  describeBase,
+  openRun,
   openTrainingClient,
+  prepareModel,
   type RecipeBaseConfig,
   type RecipeResult,
+  recipeResult,
   requireInteger,
   requirePositiveNumber,
   resolveRendererName,
   validateBaseConfig,
+  withRecipeService,
 } from "../common.js";
 import { type Evaluator, runEvaluators } from "../evaluators.js";
 import { RecipeEmitter } from "../events.js";
-import { attachProgress } from "../progress.js";
-import { type CheckpointRecord, type MetricsRow, RunDir } from "../run-dir.js";
+import type { CheckpointRecord, MetricsRow, RunDir } from "../run-dir.js";
 import {
   assembleTrainingData,
   computeAdvantages,
@@ -142,12 +142,7 @@ export class RLRecipe extends RecipeEmitter {
     const c = this.config;
     return {
       recipe: "rl",
-      model: c.model,
-      renderer: this.rendererName,
-      lora_rank: c.loraRank ?? 32,
-      learning_rate: this.learningRate(),
-      adam: adamFor(c, this.learningRate()),
-      max_steps: c.maxSteps ?? null,
+      ...describeBase(c, this.rendererName),
       max_tokens: c.maxTokens,
       temperature: c.temperature ?? 1,
       loss_fn: this.loss.lossFn,
@@ -157,101 +152,56 @@ export class RLRecipe extends RecipeEmitter {
       num_substeps: c.numSubsteps ?? 1,
       max_steps_off_policy: c.maxStepsOffPolicy ?? null,
       eval_every: c.evalEvery ?? 20,
-      save_every: c.saveEvery ?? 20,
-      ttl_seconds: c.ttlSeconds ?? 604800,
-      load_checkpoint_path: c.loadCheckpointPath ?? null,
-      seed: c.seed ?? 0,
       dataset: c.dataset.describe(),
       evaluators: (c.evaluators ?? []).length,
     };
   }
 
-  private learningRate(): number {
-    return this.config.learningRate ?? getLr(this.config.model);
-  }
-
   /** Train; resolves when the run is complete or stopped by `signal`. */
-  async run(): Promise<RecipeResult> {
-    const c = this.config;
-    const detach =
-      c.progress === false
-        ? undefined
-        : attachProgress(this, {
-            label: "rl",
-            keys: ["env/all/reward/total", "env/all/correct", "test/env/all/correct"],
-          });
-    const service = c.service ?? new ServiceClient(c.serviceOptions);
-    try {
-      return await this.runWith(service);
-    } finally {
-      detach?.();
-      if (c.service === undefined) await service.close();
-    }
+  run(): Promise<RecipeResult> {
+    return withRecipeService(
+      this,
+      this.config,
+      { label: "rl", keys: ["env/all/reward/total", "env/all/correct", "test/env/all/correct"] },
+      (service) => this.runWith(service),
+    );
   }
 
   private async runWith(service: ServiceClient): Promise<RecipeResult> {
     const c = this.config;
-    const seed = c.seed ?? 0;
-    await checkModelServed(service, c.model);
-    const tokenizer = await loadTokenizer(resolveTokenizerId(c.model));
-    const renderer = getRenderer(this.rendererName, tokenizer);
-    const data = await c.dataset.build({ renderer, tokenizer, seed });
+    const { tokenizer, renderer } = await prepareModel(service, c.model, this.rendererName);
+    const data = await c.dataset.build({ renderer, tokenizer, seed: c.seed ?? 0 });
     if (data.train.length < 1) {
       throw new TinkerValidationError("the RL dataset has no batches; give it problems", "dataset");
     }
     await checkGroupSizes(data.train.getBatch(0), c.removeConstantRewardGroups !== true);
     const totalSteps = Math.min(data.train.length, c.maxSteps ?? Number.POSITIVE_INFINITY);
 
-    const dir = await RunDir.open(c.logDir, this.describe(), c.ifExists ?? "fail");
-    const resume = dir.resumed ? dir.lastResumable() : undefined;
-    const loop = resume?.loop_state as RLLoopState | undefined;
-    if (resume?.final) return this.resultFrom(dir, resume, totalSteps, false);
-    const start = loop?.step ?? 0;
-    await dir.rewindTo(start);
+    const run = await openRun<RLLoopState>(this, c, this.describe());
+    if (run.resume?.final) return recipeResult(this, run.dir, totalSteps, false);
     const queued = new Map<number, BatchRollouts>();
-    if (loop?.queue_file) {
-      const q = await dir.readJson<QueueFile>(loop.queue_file);
+    if (run.loop?.queue_file) {
+      const q = await run.dir.readJson<QueueFile>(run.loop.queue_file);
       for (const b of q.batches) queued.set(b.batch, batchRolloutsFromJson(b.rollouts));
     }
-    if (resume) this.emit("log", `resuming at step ${start} from ${resume.state_path}`);
-
     const { training } = await openTrainingClient(
       service,
       c,
       this.rendererName,
-      resume?.state_path,
+      run.resume?.state_path,
     );
     const session = new RLSession(this, {
-      dir,
+      dir: run.dir,
       training,
       train: data.train,
       test: data.test,
       tokenizer,
       totalSteps,
-      elapsedBase: loop?.elapsed_seconds ?? 0,
+      elapsedBase: run.loop?.elapsed_seconds ?? 0,
       queued,
     });
-    const aborted = await session.train(start);
-    return this.resultFrom(dir, dir.checkpointRecords.at(-1), totalSteps, aborted);
-  }
-
-  private async resultFrom(
-    dir: RunDir,
-    record: CheckpointRecord | undefined,
-    totalSteps: number,
-    aborted: boolean,
-  ): Promise<RecipeResult> {
-    const metrics = await dir.readMetrics();
-    this.emit("done", { stepsDone: record?.step ?? 0, aborted });
-    return {
-      samplerPath: record?.sampler_path,
-      statePath: record?.state_path,
-      stepsDone: record?.step ?? 0,
-      totalSteps,
-      lastMetrics: metrics.at(-1),
-      logDir: dir.path,
-      aborted,
-    };
+    const aborted = await session.train(run.start);
+    return recipeResult(this, run.dir, totalSteps, aborted);
   }
 }
 
@@ -426,7 +376,7 @@ class RLSession {
       step,
       "progress/batch": step,
       "progress/done_frac": (step + 1) / this.p.totalSteps,
-      "optim/lr": this.recipe.describe().learning_rate as number,
+      "optim/lr": baseLearningRate(c),
       "sampling_client/step": rollouts.samplerStep,
       "sampling_client/staleness": step - rollouts.samplerStep,
       ...computeTrajectoryMetrics(rollouts.groups, { tags: rollouts.tags }),
@@ -457,7 +407,7 @@ class RLSession {
     if (data.length === 0) {
       row["optim/skipped"] = 1;
     } else {
-      const lr = this.recipe.describe().learning_rate as number;
+      const lr = baseLearningRate(c);
       const parts = splitEven(data, c.numSubsteps ?? 1);
       const submitted = parts.map((part) => ({
         fb: this.p.training.forwardBackward(

@@ -9,30 +9,30 @@
  */
 import { performance } from "node:perf_hooks";
 import { TinkerValidationError } from "../../client/errors.js";
-import { ServiceClient } from "../../client/service-client.js";
+import type { ServiceClient } from "../../client/service-client.js";
 import type { TrainingClient } from "../../client/training-client.js";
 import type { Datum } from "../../client/types/datum.js";
 import type { ForwardBackwardOutput, OptimStepResponse } from "../../client/types/outputs.js";
-import { getLr } from "../../renderers/model-info.js";
-import { getRenderer } from "../../renderers/registry.js";
-import { loadTokenizer } from "../../tokenizers/loader.js";
-import { resolveTokenizerId } from "../../tokenizers/names.js";
 import type { Tokenizer } from "../../tokenizers/types.js";
 import {
   adamFor,
-  checkModelServed,
+  baseLearningRate,
   checkpointName,
+  describeBase,
+  openRun,
   openTrainingClient,
+  prepareModel,
   type RecipeBaseConfig,
   type RecipeResult,
+  recipeResult,
   requireInteger,
   resolveRendererName,
   validateBaseConfig,
+  withRecipeService,
 } from "../common.js";
 import { type Evaluator, NllEvaluator, runEvaluators } from "../evaluators.js";
 import { RecipeEmitter } from "../events.js";
-import { attachProgress } from "../progress.js";
-import { type CheckpointRecord, type MetricsRow, RunDir } from "../run-dir.js";
+import type { CheckpointRecord, MetricsRow, RunDir } from "../run-dir.js";
 import { LR_SCHEDULES, type LrSchedule, lrMultiplier } from "../schedule.js";
 import type { SupervisedDataset, SupervisedDatasetBuilder } from "./dataset.js";
 import { batchLossWeight, batchTokens, bitsPerByte, meanNll } from "./metrics.js";
@@ -108,55 +108,30 @@ export class SupervisedRecipe extends RecipeEmitter {
     const c = this.config;
     return {
       recipe: "supervised",
-      model: c.model,
-      renderer: this.rendererName,
-      lora_rank: c.loraRank ?? 32,
-      learning_rate: this.learningRate(),
+      ...describeBase(c, this.rendererName),
       lr_schedule: c.lrSchedule ?? "linear",
-      adam: adamFor(c, this.learningRate()),
       epochs: c.epochs ?? 1,
-      max_steps: c.maxSteps ?? null,
       submit_ahead: c.submitAhead ?? 1,
       eval_every: c.evalEvery ?? 10,
-      save_every: c.saveEvery ?? 20,
-      ttl_seconds: c.ttlSeconds ?? 604800,
-      load_checkpoint_path: c.loadCheckpointPath ?? null,
-      seed: c.seed ?? 0,
       dataset: c.dataset.describe(),
       evaluators: (c.evaluators ?? []).length,
     };
   }
 
-  private learningRate(): number {
-    return this.config.learningRate ?? getLr(this.config.model);
-  }
-
   /** Train; resolves when the run is complete or stopped by `signal`. */
-  async run(): Promise<RecipeResult> {
-    const c = this.config;
-    const detach =
-      c.progress === false
-        ? undefined
-        : attachProgress(this, {
-            label: "sft",
-            keys: ["train_mean_nll", "test/nll", "learning_rate"],
-          });
-    const service = c.service ?? new ServiceClient(c.serviceOptions);
-    try {
-      return await this.runWith(service);
-    } finally {
-      detach?.();
-      if (c.service === undefined) await service.close();
-    }
+  run(): Promise<RecipeResult> {
+    return withRecipeService(
+      this,
+      this.config,
+      { label: "sft", keys: ["train_mean_nll", "test/nll", "learning_rate"] },
+      (service) => this.runWith(service),
+    );
   }
 
   private async runWith(service: ServiceClient): Promise<RecipeResult> {
     const c = this.config;
-    const seed = c.seed ?? 0;
-    await checkModelServed(service, c.model);
-    const tokenizer = await loadTokenizer(resolveTokenizerId(c.model));
-    const renderer = getRenderer(this.rendererName, tokenizer);
-    const data = await c.dataset.build({ tokenizer, renderer, seed });
+    const { tokenizer, renderer } = await prepareModel(service, c.model, this.rendererName);
+    const data = await c.dataset.build({ tokenizer, renderer, seed: c.seed ?? 0 });
     const batches = data.train.length;
     if (batches < 1) {
       throw new TinkerValidationError(
@@ -172,52 +147,26 @@ export class SupervisedRecipe extends RecipeEmitter {
       ...(c.evaluators ?? []),
     ];
 
-    const dir = await RunDir.open(c.logDir, this.describe(), c.ifExists ?? "fail");
-    const resume = dir.resumed ? dir.lastResumable() : undefined;
-    if (resume?.final) return this.resultFrom(dir, resume, totalSteps, false);
-    const loop = resume?.loop_state as SupervisedLoopState | undefined;
-    const start = loop?.step ?? 0;
-    await dir.rewindTo(start);
-    if (resume) this.emit("log", `resuming at step ${start} from ${resume.state_path}`);
-
+    const run = await openRun<SupervisedLoopState>(this, c, this.describe());
+    if (run.resume?.final) return recipeResult(this, run.dir, totalSteps, false);
     const { training } = await openTrainingClient(
       service,
       c,
       this.rendererName,
-      resume?.state_path,
+      run.resume?.state_path,
     );
     const session = new SupervisedSession(this, {
-      dir,
+      dir: run.dir,
       training,
       dataset: data.train,
       tokenizer,
       evaluators,
       totalSteps,
       batches,
-      elapsedBase: loop?.elapsed_seconds ?? 0,
+      elapsedBase: run.loop?.elapsed_seconds ?? 0,
     });
-    const aborted = await session.train(start);
-    const last = dir.checkpointRecords.at(-1);
-    return this.resultFrom(dir, last, totalSteps, aborted);
-  }
-
-  private async resultFrom(
-    dir: RunDir,
-    record: CheckpointRecord | undefined,
-    totalSteps: number,
-    aborted: boolean,
-  ): Promise<RecipeResult> {
-    const metrics = await dir.readMetrics();
-    this.emit("done", { stepsDone: record?.step ?? 0, aborted });
-    return {
-      samplerPath: record?.sampler_path,
-      statePath: record?.state_path,
-      stepsDone: record?.step ?? 0,
-      totalSteps,
-      lastMetrics: metrics.at(-1),
-      logDir: dir.path,
-      aborted,
-    };
+    const aborted = await session.train(run.start);
+    return recipeResult(this, run.dir, totalSteps, aborted);
   }
 }
 
@@ -273,7 +222,7 @@ class SupervisedSession {
     const saveEvery = c.saveEvery ?? 20;
     const evalEvery = c.evalEvery ?? 10;
     const submitAhead = c.submitAhead ?? 1;
-    const baseLr = this.recipe.describe().learning_rate as number;
+    const baseLr = baseLearningRate(c);
     let step = start;
     for (; step < this.p.totalSteps; step++) {
       if (c.signal?.aborted) break;
