@@ -127,7 +127,7 @@ describe("exact resume after kill -9", () => {
     "%s: the resumed run equals the uninterrupted one",
     async (kind, steps) => {
       // After at least one checkpoint (saved every 2 steps), so the resume restores a real state.
-    const killAfter = 3 + Math.floor(Math.random() * (steps - 4));
+      const killAfter = 3 + Math.floor(Math.random() * (steps - 4));
       console.log(`${kind}: killing after ${killAfter} of ${steps} metrics rows`);
       const whole = await runWhole(kind, s, join(s.dir, `${kind}-whole`));
       const resumed = await runKilled(kind, s.server.url, join(s.dir, `${kind}-killed`), killAfter);
