@@ -154,7 +154,14 @@ describe.runIf(process.env.TINKER_TS_SLOW_TESTS)("the packed tarball", () => {
         env,
         timeout: 120_000,
       });
-      expect(JSON.parse(stdout.trim().split("\n").at(-1)!)).toEqual({ hello, sampled: 4 });
+      const out = JSON.parse(stdout.trim().split("\n").at(-1)!) as {
+        hello: number[];
+        sampled: number;
+      };
+      expect(out.hello).toEqual(hello);
+      // Unseeded sampling may draw an end-of-sequence token before maxTokens.
+      expect(out.sampled).toBeGreaterThanOrEqual(1);
+      expect(out.sampled).toBeLessThanOrEqual(4);
     },
     180_000,
   );
