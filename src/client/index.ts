@@ -7,7 +7,7 @@ export type { ClientOptions, ResolvedConfig } from "./core/config.js";
 export { DEFAULT_BASE_URL, resolveConfig, validateApiKey } from "./core/config.js";
 export type { Logger, LogLevel } from "./core/logger.js";
 export { redactText } from "./core/logger.js";
-export { executeWithRetries, isRetryableError } from "./core/retry.js";
+export { executeWithRetries, isRetryableError, type RetryLoopOptions } from "./core/retry.js";
 export type { Timings } from "./core/timings.js";
 export { DEFAULT_TIMINGS } from "./core/timings.js";
 export { PROTOCOL_SDK_VERSION, TINKER_TS_VERSION } from "./core/version.js";

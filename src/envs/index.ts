@@ -28,6 +28,7 @@ export {
   normalizeAnswer,
   readNumericAnswer,
 } from "./math-grading.js";
+export type { Rational } from "./math-numbers.js";
 export { ProblemEnv, type ProblemEnvOptions, ProblemGroupBuilder } from "./problem-env.js";
 export {
   type EpisodeOptions,

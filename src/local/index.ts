@@ -15,9 +15,15 @@ export type {
   ResolvedLoraConfig,
 } from "./engine/api.js";
 export type { InMemoryModel } from "./engine/core/engine-core.js";
+export type { ModelMemory } from "./engine/core/memory.js";
 export { ModelFileError } from "./engine/io/errors.js";
 export { SUPPORTED_MODEL_TYPES } from "./engine/io/hf-config.js";
-export { type HfModelFolder, loadHfModelFolder, readHfConfig } from "./engine/io/hf-folder.js";
+export {
+  type HfModelFolder,
+  type LayerProjection,
+  loadHfModelFolder,
+  readHfConfig,
+} from "./engine/io/hf-folder.js";
 export {
   type ModelFiles,
   ModelNotAvailableError,
@@ -28,6 +34,7 @@ export {
 export {
   type PeftAdapter,
   type PeftAdapterSpec,
+  type PeftTargetModule,
   readPeftAdapter,
   writePeftAdapter,
 } from "./engine/io/peft.js";
@@ -39,6 +46,8 @@ export {
   type PresetTokenizerOptions,
   QWEN3_TOKENIZER_REPO,
 } from "./engine/io/presets.js";
+export type { FloatDtype, LoadedTensor, TensorToWrite } from "./engine/io/safetensors.js";
+export type { BlasSetting } from "./engine/kernels/blas/library.js";
 export type { KernelsChoice, KernelsInfo } from "./engine/kernels/index.js";
 export {
   type AdapterState,

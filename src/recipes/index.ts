@@ -56,6 +56,7 @@ export {
   type CheckpointRecord,
   CONFIG_FILE,
   type IfExists,
+  type JsonlContents,
   METRICS_FILE,
   type MetricsRow,
   readJsonLines,

@@ -42,7 +42,7 @@ export interface JsonlContents<T> {
   tornTail: boolean;
 }
 
-/** Read a JSON-lines file written by {@link appendJsonLine}; a missing file has no rows. */
+/** Read a JSON-lines file written by `appendJsonLine`; a missing file has no rows. */
 export async function readJsonLines<T>(path: string): Promise<JsonlContents<T>> {
   let text: string;
   try {

@@ -25,7 +25,7 @@ export interface LoadTokenizerOptions {
   offline?: boolean;
   /** Hub revision (branch, tag or commit). Default `"main"`. */
   revision?: string;
-  /** HF hub cache directory. Default: see {@link hfHubCacheDir}. */
+  /** HF hub cache directory. Default: see `hfHubCacheDir`. */
   cacheDir?: string;
   /** Hub access token. Default `HF_TOKEN`. */
   accessToken?: string;

@@ -125,7 +125,7 @@ export function tinyBytesTokenizerFiles(): {
 /**
  * Write the tiny-bytes tokenizer files once into `<cacheDir>/tokenizers/tiny-bytes-v1/` (atomic;
  * concurrent callers are safe; a damaged copy is replaced) and return that folder.
- * `cacheDir` defaults to {@link tinkerCacheDir}.
+ * `cacheDir` defaults to `tinkerCacheDir`.
  */
 export async function ensureTinyBytesTokenizer(
   cacheDir: string = tinkerCacheDir(),

@@ -1,7 +1,7 @@
 import type { ModelConfig } from "../model/config.js";
 import { ModelFileError } from "./errors.js";
 
-/** `model_type` values {@link parseHfConfig} accepts. */
+/** `model_type` values `parseHfConfig` accepts. */
 export const SUPPORTED_MODEL_TYPES = ["qwen3", "llama"] as const;
 
 const KNOWN_UNSUPPORTED: Record<string, string> = {
@@ -212,7 +212,7 @@ export function parseHfConfig(
 }
 
 /**
- * The inverse of {@link parseHfConfig}: a `config.json` object transformers would load for this
+ * The inverse of `parseHfConfig`: a `config.json` object transformers would load for this
  * architecture (used to write model folders and presets).
  */
 export function toHfConfig(config: ModelConfig): Record<string, unknown> {

@@ -120,7 +120,7 @@ export function checkHfWeights(
 /** A model folder loaded into memory. */
 export interface HfModelFolder {
   config: ModelConfig;
-  /** Float32 weights keyed by Hugging Face names (see {@link hfWeightShapes}); extras dropped. */
+  /** Float32 weights keyed by Hugging Face names (see `hfWeightShapes`); extras dropped. */
   weights: Map<string, LoadedTensor>;
   /** Folder holding `tokenizer.json` and `tokenizer_config.json`. */
   tokenizerDir: string;

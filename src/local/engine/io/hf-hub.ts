@@ -18,7 +18,7 @@ export type ModelFiles = "model" | "tokenizer";
 
 /** Options of {@link resolveModelFolder}. */
 export interface ResolveModelOptions {
-  /** Hugging Face hub cache (the folder holding `models--org--name`). Default: see {@link hfHubCacheDir}. */
+  /** Hugging Face hub cache (the folder holding `models--org--name`). Default: see `hfHubCacheDir`. */
   cacheDir?: string;
   /** Never use the network. Default: `HF_HUB_OFFLINE` is 1/true/yes/on. */
   offline?: boolean;

@@ -84,7 +84,7 @@ export interface PeftAdapterSpec {
   alpha: number;
   /** Defaults to the modules present in `tensors`. */
   targetModules?: readonly PeftTargetModule[];
-  /** LoRA factors keyed by {@link peftKeyFor} names. */
+  /** LoRA factors keyed by `peftKeyFor` names. */
   tensors: ReadonlyMap<string, TensorToWrite>;
   /** Storage format of the weights. Default F32. */
   dtype?: FloatDtype;
@@ -98,7 +98,7 @@ export interface PeftAdapter {
   rank: number;
   alpha: number;
   targetModules: PeftTargetModule[];
-  /** Keyed by canonical {@link peftKeyFor} names. */
+  /** Keyed by canonical `peftKeyFor` names. */
   tensors: Map<string, LoadedTensor>;
   /** The whole `adapter_config.json`. */
   config: Record<string, unknown>;
@@ -240,7 +240,7 @@ export async function writePeftAdapter(dir: string, spec: PeftAdapterSpec): Prom
 /**
  * Read a PEFT LoRA adapter folder (as written by {@link writePeftAdapter}, PEFT's
  * `save_pretrained`, or a Tinker checkpoint download). Tensor names are canonicalised to
- * {@link peftKeyFor} form. Adapters the engine cannot apply faithfully (DoRA, rsLoRA, per-module
+ * `peftKeyFor` form. Adapters the engine cannot apply faithfully (DoRA, rsLoRA, per-module
  * rank/alpha patterns, bias training) are rejected.
  */
 export async function readPeftAdapter(dir: string): Promise<PeftAdapter> {

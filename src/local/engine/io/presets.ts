@@ -13,9 +13,9 @@ import { ModelNotAvailableError, missingModelFiles, resolveModelFolder } from ".
 
 /** Where preset tokenizers may come from. */
 export interface PresetTokenizerOptions {
-  /** tinker-ts cache (for generated tokenizers). Default {@link tinkerCacheDir}. */
+  /** tinker-ts cache (for generated tokenizers). Default `tinkerCacheDir`. */
   cacheDir?: string;
-  /** Hugging Face hub cache (for real tokenizers). Default {@link hfHubCacheDir}. */
+  /** Hugging Face hub cache (for real tokenizers). Default `hfHubCacheDir`. */
   hfCacheDir?: string;
   /** Never download. Default from `HF_HUB_OFFLINE`. */
   offline?: boolean;
