@@ -76,6 +76,7 @@ Options:
   --limit <n>            Use only the first n rows of the file
   --lr-schedule <s>      linear (default), cosine or constant
   --max-length <n>       Truncate examples to n tokens
+  --answer-only          Train on the final \\boxed{answer} alone, not the worked solution
   --submit-ahead <n>     Steps in flight before the oldest result is awaited (default 1)
 ${COMMON_HELP}`;
 
@@ -165,6 +166,7 @@ const SFT_FLAGS = {
   "lr-schedule": { type: "string" },
   "max-length": { type: "string" },
   "submit-ahead": { type: "string" },
+  "answer-only": { type: "boolean" },
 } as const;
 
 /** Run `tinker-ts sft` with `argv`; resolves to the exit code's value for success. */
@@ -201,6 +203,7 @@ export async function runSft(argv: readonly string[]): Promise<number> {
         testSize: intFlag("test-size", values["test-size"], 0),
         ...(limit !== undefined ? { limit } : {}),
         ...(maxLength !== undefined ? { maxLength } : {}),
+        ...(values["answer-only"] === true ? { answerOnly: true } : {}),
       }),
     });
     return report(await recipe.run());

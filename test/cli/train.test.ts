@@ -36,6 +36,14 @@ describe("GSM8K SFT data", () => {
       content: "Q? Write your answer in \\boxed{} format.",
     });
     expect(convo[3]!.content).toBe("Natalia sold 48/2 = 24 clips in May. \\boxed{72}");
+    const short = gsm8kSftConversation(
+      { question: "Q?", solution, answer: "72" },
+      { answerOnly: true, fewshot: false },
+    );
+    expect(short).toEqual([
+      { role: "user", content: "Q? Write your answer in \\boxed{} format." },
+      { role: "assistant", content: "\\boxed{72}" },
+    ]);
   });
 });
 

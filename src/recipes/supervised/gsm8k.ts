@@ -17,27 +17,40 @@ export function gsm8kReasoning(solution: string): string {
     .trim();
 }
 
+/** How a GSM8K problem becomes a chat example. */
+export interface Gsm8kSftFormat {
+  /** Prefix the one-shot example (as the env's prompt does). Default true. */
+  fewshot?: boolean;
+  /**
+   * Train on the final answer alone (`\boxed{72}`) instead of the worked solution: the answer
+   * format without the reasoning, which even a tiny model picks up in a few dozen steps.
+   */
+  answerOnly?: boolean;
+}
+
 /** One GSM8K problem as a chat example whose assistant turn ends with `\boxed{answer}`. */
 export function gsm8kSftConversation(
   p: Pick<Gsm8kProblem, "question" | "solution" | "answer">,
-  options: { fewshot?: boolean } = {},
+  options: Gsm8kSftFormat = {},
 ): Message[] {
+  const boxed = `\\boxed{${p.answer}}`;
   return [
     ...(options.fewshot === false ? [] : standardFewshotPrefix()),
     { role: "user", content: `${p.question}${BOXED_QUESTION_SUFFIX}` },
-    { role: "assistant", content: `${gsm8kReasoning(p.solution)} \\boxed{${p.answer}}` },
+    {
+      role: "assistant",
+      content: options.answerOnly === true ? boxed : `${gsm8kReasoning(p.solution)} ${boxed}`,
+    },
   ];
 }
 
 /** Options of {@link gsm8kSft}. */
-export interface Gsm8kSftOptions extends Omit<ChatDataOptions, "trainOnWhat"> {
+export interface Gsm8kSftOptions extends Omit<ChatDataOptions, "trainOnWhat">, Gsm8kSftFormat {
   /** A local JSONL file of `{"question", "answer"}` rows; default: the hub's train split. */
   path?: string;
   hub?: Gsm8kLoadOptions["hub"];
   /** Use only the first this-many rows of the file (before the shuffle). */
   limit?: number;
-  /** Prefix the one-shot example (as the env's prompt does). Default true. */
-  fewshot?: boolean;
 }
 
 /** SFT on GSM8K: trains the last assistant message (the answer) of each example. */
@@ -53,7 +66,10 @@ export function gsm8kSft(options: Gsm8kSftOptions): SupervisedDatasetBuilder {
       return options.limit === undefined ? data.problems : data.problems.slice(0, options.limit);
     },
     (p: Gsm8kProblem) =>
-      gsm8kSftConversation(p, options.fewshot === false ? { fewshot: false } : {}),
+      gsm8kSftConversation(p, {
+        ...(options.fewshot !== undefined ? { fewshot: options.fewshot } : {}),
+        ...(options.answerOnly !== undefined ? { answerOnly: options.answerOnly } : {}),
+      }),
     { ...options, trainOnWhat: TrainOnWhat.LAST_ASSISTANT_MESSAGE },
   );
   return {
@@ -62,6 +78,7 @@ export function gsm8kSft(options: Gsm8kSftOptions): SupervisedDatasetBuilder {
       kind: "gsm8k_sft",
       limit: options.limit ?? null,
       fewshot: options.fewshot ?? true,
+      answerOnly: options.answerOnly ?? false,
     }),
     build: (ctx) => inner.build(ctx),
   };
