@@ -35,8 +35,11 @@ export function toHttpError(err: unknown, ref = ""): HttpError {
   return new HttpError(500, `internal server error${what}${see}`);
 }
 
-/** Absolute file system paths (POSIX or Windows), except the server's own `/api/...` URLs. */
-const PATH_LIKE = /(^|[\s'"`(=[])((?:\/(?!api\/)|[A-Za-z]:\\)[^\s'"`),:\]]*)/g;
+/**
+ * Absolute file system paths (POSIX or Windows), except the server's own `/api/...` URLs and a
+ * lone "/" (as in `"/"-separated`), which names no file.
+ */
+const PATH_LIKE = /(^|[\s'"`(=[])((?:\/(?!api\/)(?=[^\s'"`),:\]])|[A-Za-z]:\\)[^\s'"`),:\]]*)/g;
 
 /** `message` with absolute server paths replaced, so errors never show clients the file system. */
 export function scrubPaths(message: string): string {
