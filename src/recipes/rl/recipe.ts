@@ -284,10 +284,10 @@ class RLSession {
     return Math.max(0, b - this.offPolicy);
   }
 
-  /** Start the rollouts of every batch up to `upTo` whose sampler exists and that is not started. */
-  private launchRollouts(upTo: number): void {
+  /** Start the rollouts of batches `from..upTo` whose sampler exists and that are not started. */
+  private launchRollouts(from: number, upTo: number): void {
     const last = Math.min(upTo, this.p.totalSteps - 1);
-    for (let b = 0; b <= last; b++) {
+    for (let b = from; b <= last; b++) {
       if (this.rollouts.has(b)) continue;
       const v = this.versionFor(b);
       const sampler = this.samplers.get(v);
@@ -310,7 +310,7 @@ class RLSession {
     let step = start;
     for (; step < this.p.totalSteps; step++) {
       if (c.signal?.aborted) break;
-      this.launchRollouts(step + this.offPolicy);
+      this.launchRollouts(step, step + this.offPolicy);
       const evalMetrics =
         evalEvery > 0 && step % evalEvery === 0 ? await this.evaluate(step) : undefined;
       const rollouts = await this.rollouts.get(step)!;
