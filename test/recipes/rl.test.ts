@@ -114,6 +114,34 @@ describe("RLRecipe on the local engine", () => {
     expect(Math.abs(rows[3]!["optim/kl_sample_train_v1"]!)).toBeGreaterThan(1e-4);
   }, 120_000);
 
+  it("stops cleanly on abort with a resumable checkpoint holding the queued rollouts", async () => {
+    const logDir = join(s.dir, "rl-abort");
+    const controller = new AbortController();
+    const base = lowercaseRecipe({ logDir, steps: 8 });
+    const recipe = new RLRecipe({
+      ...base.config,
+      service: s.service,
+      progress: false,
+      saveEvery: 0,
+      maxStepsOffPolicy: 1,
+      signal: controller.signal,
+    });
+    recipe.on("step", (e) => {
+      if (e.step === 1) controller.abort();
+    });
+    const result = await recipe.run();
+    expect(result).toMatchObject({ aborted: true, stepsDone: 2 });
+    const ckpts = (await readJsonLines<Record<string, unknown>>(join(logDir, "checkpoints.jsonl")))
+      .rows;
+    expect(ckpts).toHaveLength(1);
+    expect(ckpts[0]).toMatchObject({ step: 2, final: false, state_path: result.statePath });
+    const loop = ckpts[0]!.loop_state as { queue_file: string | null };
+    // Batch 2 was already being sampled (off by one step): it is saved, not lost.
+    expect(loop.queue_file).toBe("async_queue/000002.json");
+    const queue = JSON.parse(await readFile(join(logDir, loop.queue_file!), "utf8"));
+    expect(queue.batches.map((b: { batch: number }) => b.batch)).toEqual([2]);
+  }, 120_000);
+
   it("GSM8K: trains a step, evaluates the test set, writes rollout summaries in the cookbook's schema", async () => {
     const logDir = join(s.dir, "gsm8k");
     const recipe = new RLRecipe({
