@@ -13,7 +13,7 @@ import {
   writeDirAtomic,
   writeFileAtomic,
   writeJsonAtomic,
-} from "../../src/local/fs/index.js";
+} from "../../src/fs/atomic.js";
 
 let dir: string;
 beforeEach(async () => {
@@ -51,7 +51,7 @@ describe("writeFileAtomic", () => {
     const p = join(dir, "big.bin");
     await writeFileAtomic(p, "old");
     const script = join(dir, "child.mts");
-    const atomicPath = resolve(import.meta.dirname, "../../src/local/fs/atomic.ts");
+    const atomicPath = resolve(import.meta.dirname, "../../src/fs/atomic.ts");
     await writeFile(
       script,
       `import { writeFileAtomic } from ${JSON.stringify(atomicPath)};

@@ -9,9 +9,9 @@ import {
   type LossFnType,
 } from "../../client/types/params.js";
 import { parseTinkerPath } from "../../client/wire/paths.js";
+import { writeDirAtomic } from "../../fs/atomic.js";
 import type { BaseModelInfo, LocalEngine, ResolvedLoraConfig } from "../engine/api.js";
 import { validateAdamParams } from "../engine/train/adamw.js";
-import { writeDirAtomic } from "../fs/atomic.js";
 import {
   adapterBytes,
   checkCreateModel,

@@ -1,12 +1,12 @@
 import { chmod, mkdir, readdir, readFile, rm, stat } from "node:fs/promises";
 import { join } from "node:path";
-import type { ResolvedLoraConfig } from "../engine/api.js";
 import {
   readdirIfExists,
   recoverAtomicDirsIn,
   writeDirAtomic,
   writeFileAtomic,
-} from "../fs/atomic.js";
+} from "../../fs/atomic.js";
+import type { ResolvedLoraConfig } from "../engine/api.js";
 import { type CheckpointKind, checkpointType, dirNameToId, idToDirName } from "./names.js";
 import { ownerMayBeAlive } from "./process-alive.js";
 

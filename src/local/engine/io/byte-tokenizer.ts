@@ -5,7 +5,7 @@ import {
   tempSiblingPath,
   tinkerCacheDir,
   writeDirOnce,
-} from "../../fs/atomic.js";
+} from "../../../fs/atomic.js";
 
 /**
  * The byte-level tokenizer of the `tiny-bytes` preset: token id b (0..255) is the byte b of the

@@ -1,6 +1,7 @@
 import { readdir, stat } from "node:fs/promises";
 import { isAbsolute, join, resolve } from "node:path";
 import { TinkerError, TinkerValidationError } from "../../../client/errors.js";
+import { writeFileAtomic } from "../../../fs/atomic.js";
 import {
   expandHome,
   findCachedSnapshot,
@@ -9,7 +10,6 @@ import {
   hfHubCacheDir,
   hfOfflineFromEnv,
 } from "../../../hub/cache.js";
-import { writeFileAtomic } from "../../fs/atomic.js";
 import { ModelFileError } from "./errors.js";
 import { readSafetensorsIndex } from "./safetensors.js";
 

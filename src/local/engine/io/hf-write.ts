@@ -1,6 +1,6 @@
 import { copyFile, open, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import { writeDirAtomic } from "../../fs/atomic.js";
+import { writeDirAtomic } from "../../../fs/atomic.js";
 import type { ModelConfig } from "../model/config.js";
 import { toHfConfig } from "./hf-config.js";
 import { checkHfWeights } from "./hf-folder.js";

@@ -1,6 +1,6 @@
 import { mkdir, readFile } from "node:fs/promises";
 import { join } from "node:path";
-import { writeJsonAtomic } from "../../fs/atomic.js";
+import { writeJsonAtomic } from "../../../fs/atomic.js";
 import type { ModelConfig } from "../model/config.js";
 import { ModelFileError } from "./errors.js";
 import {

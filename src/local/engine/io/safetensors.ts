@@ -1,6 +1,6 @@
 import { open, readFile, stat } from "node:fs/promises";
 import { dirname, join } from "node:path";
-import { writeFileAtomic } from "../../fs/atomic.js";
+import { writeFileAtomic } from "../../../fs/atomic.js";
 import { bf16ToF32, f16ToF32, f32ToBf16, f32ToF16 } from "./dtype.js";
 import { ModelFileError } from "./errors.js";
 
