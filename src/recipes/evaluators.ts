@@ -7,7 +7,7 @@ import type { SamplingClient } from "../client/sampling-client.js";
 import type { TrainingClient } from "../client/training-client.js";
 import type { Datum } from "../client/types/datum.js";
 import type { Tokenizer } from "../tokenizers/types.js";
-import { bitsPerByte, meanNll } from "./supervised/metrics.js";
+import { bitsPerByte, meanNll, outputLogprobs } from "./supervised/metrics.js";
 
 /** Metrics of an evaluation, merged into the step's metrics row. */
 export type EvalMetrics = Record<string, number>;
@@ -35,10 +35,7 @@ export class NllEvaluator implements TrainingClientEvaluator {
 
   async evaluate(training: TrainingClient): Promise<EvalMetrics> {
     const out = await training.forward(this.data, "cross_entropy");
-    const logprobs = out.lossFnOutputs.map((o) => {
-      const lp = o.logprobs?.toDense() ?? [];
-      return lp instanceof Float32Array ? lp : Float32Array.from(lp);
-    });
+    const logprobs = outputLogprobs(out);
     return {
       [`${this.name}/nll`]: meanNll(logprobs, this.data),
       [`${this.name}/bpb`]: bitsPerByte(logprobs, this.data, this.tokenizer),

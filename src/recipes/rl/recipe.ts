@@ -45,6 +45,7 @@ import {
 import { type Evaluator, runEvaluators } from "../evaluators.js";
 import { RecipeEmitter } from "../events.js";
 import type { CheckpointRecord, MetricsRow, RunDir } from "../run-dir.js";
+import { outputLogprobs } from "../supervised/metrics.js";
 import {
   assembleTrainingData,
   computeAdvantages,
@@ -420,10 +421,7 @@ class RLSession {
       const trainingLogprobs: Float32Array[] = [];
       for (const s of submitted) {
         const [fb, opt] = await Promise.all([s.fb, s.opt]);
-        for (const out of fb.lossFnOutputs) {
-          const lp = out.logprobs?.toDense() ?? [];
-          trainingLogprobs.push(lp instanceof Float32Array ? lp : Float32Array.from(lp));
-        }
+        trainingLogprobs.push(...outputLogprobs(fb));
         for (const [k, v] of Object.entries(fb.metrics)) row[`optim/${k}`] = v;
         for (const [k, v] of Object.entries(opt.metrics ?? {})) row[`optim/${k}`] = v;
       }

@@ -1,4 +1,6 @@
+import { APIResponseValidationError } from "../../client/errors.js";
 import type { Datum } from "../../client/types/datum.js";
+import type { ForwardBackwardOutput } from "../../client/types/outputs.js";
 import type { Tokenizer } from "../../tokenizers/types.js";
 
 /** A datum's per-token `weights` and `target_tokens` as plain arrays. */
@@ -70,4 +72,17 @@ export function batchLossWeight(data: readonly Datum[]): number {
   let n = 0;
   for (const d of data) for (const w of datumWeightsAndTargets(d).weights) n += w;
   return n;
+}
+
+/** The per-target logprobs of each datum of a forward(_backward) result. */
+export function outputLogprobs(out: ForwardBackwardOutput): Float32Array[] {
+  return out.lossFnOutputs.map((o, i) => {
+    const lp = o.logprobs?.toDense();
+    if (lp === undefined) {
+      throw new APIResponseValidationError(
+        `the server returned no logprobs for datum ${i}; the recipes need loss_fn_outputs[i].logprobs`,
+      );
+    }
+    return lp instanceof Float32Array ? lp : Float32Array.from(lp);
+  });
 }

@@ -35,7 +35,7 @@ import { RecipeEmitter } from "../events.js";
 import type { CheckpointRecord, MetricsRow, RunDir } from "../run-dir.js";
 import { LR_SCHEDULES, type LrSchedule, lrMultiplier } from "../schedule.js";
 import type { SupervisedDataset, SupervisedDatasetBuilder } from "./dataset.js";
-import { batchLossWeight, batchTokens, bitsPerByte, meanNll } from "./metrics.js";
+import { batchLossWeight, batchTokens, bitsPerByte, meanNll, outputLogprobs } from "./metrics.js";
 
 /** Configuration of {@link SupervisedRecipe}. */
 export interface SupervisedRecipeConfig extends RecipeBaseConfig {
@@ -274,10 +274,7 @@ class SupervisedSession {
 
   private async finishStep(w: StepWork): Promise<void> {
     const [fb, opt] = await Promise.all([w.fb, w.opt]);
-    const logprobs = fb.lossFnOutputs.map((o) => {
-      const lp = o.logprobs?.toDense() ?? [];
-      return lp instanceof Float32Array ? lp : Float32Array.from(lp);
-    });
+    const logprobs = outputLogprobs(fb);
     const numTokens = batchTokens(w.data);
     const row: MetricsRow = {
       step: w.step,
