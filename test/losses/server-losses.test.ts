@@ -4,13 +4,12 @@
  * `forward` returned for the same datums (same weights, no optim step in between).
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { ServiceClient } from "../../src/client/service-client.js";
+import type { ServiceClient } from "../../src/client/service-client.js";
 import type { TrainingClient } from "../../src/client/training-client.js";
 import { type Datum, makeDatum } from "../../src/client/types/datum.js";
 import { ModelInput } from "../../src/client/types/model-input.js";
 import type { LossFnType } from "../../src/client/types/params.js";
 import { TrajectoryGroup, type Transition } from "../../src/envs/types.js";
-import type { LocalServer } from "../../src/local/server/server.js";
 import {
   builtinLossOnData,
   computeReferenceLogprobs,
@@ -23,8 +22,7 @@ import {
   computeAdvantages,
   computeSampleTrainKL,
 } from "../../src/recipes/rl/data-processing.js";
-import { startTestServer, tempDir } from "../server/helpers.js";
-import { realEngine } from "../server/real-engine.js";
+import { startRealServer } from "../server/real-engine.js";
 
 const MODEL = "tiny-bytes";
 const bytes = (s: string): number[] => Array.from(Buffer.from(s));
@@ -69,24 +67,14 @@ function logprobsOf(out: {
 }
 
 describe("built-in losses on the real local server", () => {
-  let tmp: Awaited<ReturnType<typeof tempDir>>;
-  let server: LocalServer;
-  let closeEngine: () => Promise<void>;
+  let real: Awaited<ReturnType<typeof startRealServer>>;
   let service: ServiceClient;
   let tc: TrainingClient;
   let lps: Float32Array[];
 
   beforeAll(async () => {
-    tmp = await tempDir("losses");
-    const e = await realEngine();
-    closeEngine = e.close;
-    server = await startTestServer(tmp.dir, e.engine);
-    service = new ServiceClient({
-      baseUrl: server.url,
-      apiKey: "tml-local",
-      logLevel: "error",
-      env: {},
-    });
+    real = await startRealServer("losses");
+    service = real.service;
     tc = await service.createLoraTrainingClient(MODEL, { rank: 4, seed: 3 });
     // One optim step so the LoRA weights are not at their zero-init identity.
     const warm = TEXTS.map((s) => ceDatum(s, () => 1));
@@ -95,10 +83,7 @@ describe("built-in losses on the real local server", () => {
     lps = logprobsOf(await tc.forward(warm, "cross_entropy"));
   });
   afterAll(async () => {
-    await service?.close();
-    await server?.close();
-    await closeEngine?.();
-    await tmp?.cleanup();
+    await real?.close();
   });
 
   async function serverLoss<L extends LossFnType>(

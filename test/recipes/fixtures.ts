@@ -5,8 +5,7 @@
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { lowercaseRecipe } from "../../examples/custom-env-rl.js";
-import { ServiceClient } from "../../src/client/service-client.js";
-import type { LocalServer } from "../../src/local/server/server.js";
+import type { ServiceClient } from "../../src/client/service-client.js";
 import { RLRecipe } from "../../src/recipes/rl/recipe.js";
 import { mappedRows } from "../../src/recipes/supervised/dataset.js";
 import {
@@ -14,8 +13,7 @@ import {
   type SupervisedRecipeConfig,
 } from "../../src/recipes/supervised/recipe.js";
 import { GSM8K_DIR } from "../fixture-paths.js";
-import { startTestServer, tempDir } from "../server/helpers.js";
-import { realEngine } from "../server/real-engine.js";
+import { startRealServer } from "../server/real-engine.js";
 
 export interface Gsm8kRow {
   question: string;
@@ -35,28 +33,7 @@ export function shortGsm8kRows(n: number): Gsm8kRow[] {
 }
 
 /** A real local server (real engine, tiny-bytes) and a client for it. */
-export async function startRecipeServer(tag: string) {
-  const tmp = await tempDir(tag);
-  const e = await realEngine();
-  const server: LocalServer = await startTestServer(tmp.dir, e.engine);
-  const service = new ServiceClient({
-    baseUrl: server.url,
-    apiKey: "tml-local",
-    logLevel: "error",
-    env: {},
-  });
-  return {
-    dir: tmp.dir,
-    server,
-    service,
-    async close() {
-      await service.close();
-      await server.close();
-      await e.close();
-      await tmp.cleanup();
-    },
-  };
-}
+export const startRecipeServer = startRealServer;
 
 /** SFT of tiny-bytes on GSM8K question -> worked answer. */
 export function gsm8kSft(
