@@ -3,6 +3,7 @@
  * optional test) datasets once the run's renderer and tokenizer exist. Ready sources: GSM8K and
  * arithmetic (the cookbook's), and {@link customRL} for any user `Env` / `EnvGroupBuilder`.
  */
+import { checkBatchIndex } from "../../datasets/batching.js";
 import { ArithmeticDataset } from "../../envs/arithmetic-env.js";
 import type { Grader } from "../../envs/graders.js";
 import { Gsm8kDatasetBuilder } from "../../envs/gsm8k-env.js";
@@ -26,9 +27,13 @@ export interface RLDataSource {
 
 /** The first `n` batches of `dataset`. */
 export function firstBatches(dataset: RLDataset, n: number): RLDataset {
+  const length = Math.min(n, dataset.length);
   return {
-    length: Math.min(n, dataset.length),
-    getBatch: (i: number): EnvGroupBuilder[] => dataset.getBatch(i),
+    length,
+    getBatch: (i: number): EnvGroupBuilder[] => {
+      checkBatchIndex(i, length);
+      return dataset.getBatch(i);
+    },
   };
 }
 
